@@ -1,0 +1,63 @@
+//! The one structured line logged per request. It names who asked for whom and
+//! how it ended; it never holds the key, a session id or a header.
+
+use lambda_http::http::StatusCode;
+
+use crate::broker::UpstreamTrace;
+use crate::caller::Caller;
+use crate::external_id::ExternalId;
+
+#[derive(Debug, Default)]
+pub struct Audit {
+    pub request_id: String,
+    pub caller_kind: Option<&'static str>,
+    pub principal: Option<String>,
+    pub external_id: Option<String>,
+    pub upstream: UpstreamTrace,
+    pub expires_at: Option<i64>,
+}
+
+impl Audit {
+    pub fn new(request_id: String) -> Self {
+        Audit { request_id, ..Audit::default() }
+    }
+
+    pub fn caller(&mut self, caller: &Caller) {
+        self.caller_kind = Some(caller.kind().as_str());
+        self.principal = Some(caller.principal().to_owned());
+    }
+
+    pub fn external_id(&mut self, id: &ExternalId) {
+        self.external_id = Some(id.as_str().to_owned());
+    }
+
+    /// Writes the line: `info` for answers the function meant to give, `error`
+    /// for server-side failures.
+    pub fn emit(&self, outcome: &str, status: StatusCode) {
+        macro_rules! line {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "session_broker::audit",
+                    $level,
+                    request_id = %self.request_id,
+                    caller_kind = self.caller_kind.unwrap_or("none"),
+                    principal = self.principal.as_deref().unwrap_or(""),
+                    external_id = self.external_id.as_deref().unwrap_or(""),
+                    outcome,
+                    status = status.as_u16(),
+                    upstream_status = self.upstream.status,
+                    upstream_latency_ms = self.upstream.latency.map(|d| d.as_secs_f64() * 1000.0),
+                    upstream_calls = self.upstream.calls,
+                    expires_at = self.expires_at,
+                    detail = self.upstream.detail.as_deref(),
+                    "session request"
+                )
+            };
+        }
+        if status.is_server_error() {
+            line!(tracing::Level::ERROR)
+        } else {
+            line!(tracing::Level::INFO)
+        }
+    }
+}

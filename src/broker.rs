@@ -1,0 +1,120 @@
+//! The session flow once the request is understood: the key from the cache,
+//! one call to Parsec, and one retry only when a rotated key replaced a
+//! rejected one. Generic over its two outside dependencies.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::BrokerError;
+use crate::external_id::ExternalId;
+use crate::key_cache::KeyCache;
+use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
+use crate::policy::Policy;
+use crate::secret::{SecretError, SecretSource};
+
+pub struct Broker<S, P> {
+    policy: Policy,
+    keys: KeyCache<S>,
+    parsec: P,
+    parsec_timeout: Duration,
+}
+
+/// What the upstream exchange looked like, for the audit log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpstreamTrace {
+    pub status: Option<u16>,
+    pub latency: Option<Duration>,
+    pub calls: u8,
+    /// Why a server-side failure happened; logged, never returned.
+    pub detail: Option<String>,
+}
+
+impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
+    pub fn new(config: &Config, secrets: S, parsec: P) -> Self {
+        Broker {
+            policy: Policy {
+                source: config.external_id_source,
+                claim: config.external_id_claim.clone(),
+                required_scope: config.required_scope.clone(),
+            },
+            keys: KeyCache::new(secrets, config.secret_cache_ttl),
+            parsec,
+            parsec_timeout: config.parsec_timeout,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Fetches the key during Init, so the first request does not wait for it.
+    pub async fn prime(&self) {
+        match self.keys.prime().await {
+            Ok(()) => tracing::debug!("API key fetched during Init"),
+            Err(e) => tracing::warn!(reason = %e, "could not fetch the API key during Init; requests will retry"),
+        }
+    }
+
+    /// Creates a session for `external_id`. `invocation_deadline` is when the
+    /// function must have answered; the Parsec budget is cut to it.
+    pub async fn create_session(
+        &self,
+        external_id: &ExternalId,
+        invocation_deadline: Instant,
+        trace: &mut UpstreamTrace,
+    ) -> Result<Session, BrokerError> {
+        let key = self.keys.current(invocation_deadline).await.map_err(|e| {
+            trace.detail = Some(e.to_string());
+            match e {
+                SecretError::Transient(_) => BrokerError::SecretUnavailable,
+                SecretError::Misconfigured(_) => BrokerError::Misconfigured,
+            }
+        })?;
+        let budget_end = invocation_deadline.min(Instant::now() + self.parsec_timeout);
+        let started = Instant::now();
+        let mut result = self.call(&key.key, external_id, budget_end, trace).await;
+        if let Err(UpstreamError::Rejected { .. }) = result {
+            if let Some(rotated) = self.keys.refresh_after_rejection(&key, budget_end).await {
+                result = self.call(&rotated.key, external_id, budget_end, trace).await;
+            }
+        }
+        trace.latency = Some(started.elapsed());
+        trace.status = match &result {
+            Ok(minted) => Some(minted.status),
+            Err(e) => e.status(),
+        };
+        result.map(|minted| minted.session).map_err(|e| {
+            if let UpstreamError::InvalidResponse { reason, .. } = &e {
+                trace.detail = Some((*reason).to_owned());
+            }
+            upstream_error(e)
+        })
+    }
+
+    async fn call(
+        &self,
+        key: &crate::secret::ApiKey,
+        external_id: &ExternalId,
+        budget_end: Instant,
+        trace: &mut UpstreamTrace,
+    ) -> Result<Minted, UpstreamError> {
+        if budget_end <= Instant::now() {
+            return Err(UpstreamError::Timeout);
+        }
+        trace.calls += 1;
+        self.parsec.create_session(key, external_id, budget_end).await
+    }
+}
+
+fn upstream_error(e: UpstreamError) -> BrokerError {
+    match e {
+        UpstreamError::Rejected { .. } => BrokerError::UpstreamAuthFailed,
+        UpstreamError::Throttled { retry_after } => BrokerError::UpstreamThrottled { retry_after },
+        UpstreamError::Status(_) => BrokerError::UpstreamError,
+        UpstreamError::InvalidResponse { .. } => BrokerError::UpstreamInvalidResponse,
+        UpstreamError::Timeout => BrokerError::UpstreamTimeout,
+        UpstreamError::Unreachable => BrokerError::UpstreamUnreachable,
+    }
+}

@@ -1,0 +1,244 @@
+//! The function's configuration, read once at start-up. A missing or invalid
+//! variable is a [`ConfigError`] naming it; `main` logs it and stops.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+
+pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
+const SESSIONS_PATH: &str = "enterprise/sessions";
+/// Lambda's longest invocation; a larger upstream budget can never be used.
+const MAX_TIMEOUT_MS: u64 = 900_000;
+
+/// Where the Parsec user a session is for comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalIdSource {
+    /// From the caller's identity claim; a body value must match it.
+    Claim,
+    /// From the request body, for trusted backends acting for their users.
+    Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub secret_id: String,
+    pub secret_field: String,
+    /// `{PARSEC_API_URL}/enterprise/sessions`, checked and joined once.
+    pub sessions_url: Url,
+    pub external_id_source: ExternalIdSource,
+    pub external_id_claim: String,
+    pub required_scope: Option<String>,
+    pub secret_cache_ttl: Duration,
+    pub parsec_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {} {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { variable, reason: reason.into() }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`; an empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+
+        let secret_id = get("PARSEC_SECRET_ID")
+            .ok_or_else(|| invalid("PARSEC_SECRET_ID", "is required: the secret's name or ARN"))?;
+        let secret_field = get("PARSEC_SECRET_FIELD").unwrap_or_else(|| "api_key".to_owned());
+        let api_url = get("PARSEC_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let sessions_url = sessions_url(&api_url)?;
+
+        let external_id_source = match get("EXTERNAL_ID_SOURCE").as_deref() {
+            None => ExternalIdSource::Claim,
+            Some(v) if v.eq_ignore_ascii_case("claim") => ExternalIdSource::Claim,
+            Some(v) if v.eq_ignore_ascii_case("body") => ExternalIdSource::Body,
+            Some(_) => return Err(invalid("EXTERNAL_ID_SOURCE", "must be `claim` or `body`")),
+        };
+        let external_id_claim = get("EXTERNAL_ID_CLAIM").unwrap_or_else(|| "sub".to_owned());
+        let required_scope = get("REQUIRED_SCOPE");
+        if required_scope.as_deref().is_some_and(|s| s.chars().any(char::is_whitespace)) {
+            return Err(invalid("REQUIRED_SCOPE", "must be a single scope without spaces"));
+        }
+
+        let ttl = match get("SECRET_CACHE_TTL_SECONDS") {
+            None => 300,
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                invalid("SECRET_CACHE_TTL_SECONDS", "must be a whole number of seconds (0 or more)")
+            })?,
+        };
+        let timeout_ms = match get("PARSEC_TIMEOUT_MS") {
+            None => 5000,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+                .ok_or_else(|| {
+                    invalid("PARSEC_TIMEOUT_MS", "must be a positive whole number of milliseconds")
+                })?,
+        };
+
+        Ok(Config {
+            secret_id,
+            secret_field,
+            sessions_url,
+            external_id_source,
+            external_id_claim,
+            required_scope,
+            secret_cache_ttl: Duration::from_secs(ttl),
+            parsec_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
+/// Checks the base URL (https, or http to a loopback host only) and joins the
+/// sessions path to it.
+fn sessions_url(base: &str) -> Result<Url, ConfigError> {
+    const VAR: &str = "PARSEC_API_URL";
+    let url = Url::parse(base).map_err(|_| invalid(VAR, "is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(VAR, "must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(VAR, "must not have a query or fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(invalid(VAR, "must use https unless the host is loopback")),
+        _ => return Err(invalid(VAR, "must be an https URL")),
+    }
+    let base_path = url.path().trim_end_matches('/');
+    let mut joined = url.clone();
+    joined.set_path(&format!("{base_path}/{SESSIONS_PATH}"));
+    Ok(joined)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn with_secret(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut vars = vec![("PARSEC_SECRET_ID", "parsec/enterprise")];
+        vars.extend_from_slice(extra);
+        config(&vars)
+    }
+
+    fn failing_variable(extra: &[(&'static str, &'static str)]) -> &'static str {
+        with_secret(extra).unwrap_err().variable
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = with_secret(&[]).unwrap();
+        assert_eq!(c.secret_field, "api_key");
+        assert_eq!(c.sessions_url.as_str(), "https://kessel-api.parsecgaming.com/enterprise/sessions");
+        assert_eq!(c.external_id_source, ExternalIdSource::Claim);
+        assert_eq!(c.external_id_claim, "sub");
+        assert_eq!(c.required_scope, None);
+        assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
+        assert_eq!(c.parsec_timeout, Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn a_missing_secret_id_names_the_variable() {
+        assert_eq!(config(&[]).unwrap_err().variable, "PARSEC_SECRET_ID");
+        assert_eq!(config(&[("PARSEC_SECRET_ID", "")]).unwrap_err().variable, "PARSEC_SECRET_ID");
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let c = with_secret(&[
+            ("PARSEC_SECRET_FIELD", ""),
+            ("PARSEC_API_URL", ""),
+            ("EXTERNAL_ID_SOURCE", ""),
+            ("REQUIRED_SCOPE", ""),
+            ("SECRET_CACHE_TTL_SECONDS", ""),
+            ("PARSEC_TIMEOUT_MS", ""),
+        ])
+        .unwrap();
+        assert_eq!(c, with_secret(&[]).unwrap());
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_the_host_is_loopback() {
+        assert_eq!(failing_variable(&[("PARSEC_API_URL", "http://parsec.example.com")]), "PARSEC_API_URL");
+        assert_eq!(failing_variable(&[("PARSEC_API_URL", "http://10.0.0.1:80")]), "PARSEC_API_URL");
+        assert_eq!(failing_variable(&[("PARSEC_API_URL", "ftp://127.0.0.1")]), "PARSEC_API_URL");
+        assert_eq!(failing_variable(&[("PARSEC_API_URL", "not a url")]), "PARSEC_API_URL");
+        assert_eq!(failing_variable(&[("PARSEC_API_URL", "https://u:p@host")]), "PARSEC_API_URL");
+        for ok in ["http://127.0.0.1:9000", "http://127.1.2.3", "http://[::1]:8080", "http://LOCALHOST:1"] {
+            assert!(with_secret(&[("PARSEC_API_URL", ok)]).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_sessions_path_is_joined_to_a_base_with_or_without_a_path() {
+        let c = with_secret(&[("PARSEC_API_URL", "http://127.0.0.1:9000/")]).unwrap();
+        assert_eq!(c.sessions_url.as_str(), "http://127.0.0.1:9000/enterprise/sessions");
+        let c = with_secret(&[("PARSEC_API_URL", "https://proxy.example.com/parsec/")]).unwrap();
+        assert_eq!(c.sessions_url.as_str(), "https://proxy.example.com/parsec/enterprise/sessions");
+    }
+
+    #[test]
+    fn numbers_and_modes_are_validated() {
+        assert_eq!(failing_variable(&[("EXTERNAL_ID_SOURCE", "header")]), "EXTERNAL_ID_SOURCE");
+        assert_eq!(failing_variable(&[("SECRET_CACHE_TTL_SECONDS", "-1")]), "SECRET_CACHE_TTL_SECONDS");
+        assert_eq!(failing_variable(&[("SECRET_CACHE_TTL_SECONDS", "5m")]), "SECRET_CACHE_TTL_SECONDS");
+        assert_eq!(failing_variable(&[("PARSEC_TIMEOUT_MS", "0")]), "PARSEC_TIMEOUT_MS");
+        assert_eq!(failing_variable(&[("PARSEC_TIMEOUT_MS", "1.5")]), "PARSEC_TIMEOUT_MS");
+        assert_eq!(failing_variable(&[("REQUIRED_SCOPE", "a b")]), "REQUIRED_SCOPE");
+        let c = with_secret(&[
+            ("EXTERNAL_ID_SOURCE", "body"),
+            ("SECRET_CACHE_TTL_SECONDS", "0"),
+            ("PARSEC_TIMEOUT_MS", "250"),
+            ("REQUIRED_SCOPE", "parsec/sessions"),
+        ])
+        .unwrap();
+        assert_eq!(c.external_id_source, ExternalIdSource::Body);
+        assert_eq!(c.secret_cache_ttl, Duration::ZERO);
+        assert_eq!(c.parsec_timeout, Duration::from_millis(250));
+        assert_eq!(c.required_scope.as_deref(), Some("parsec/sessions"));
+    }
+
+    #[test]
+    fn the_error_message_names_the_variable() {
+        let e = failing_variable(&[("PARSEC_TIMEOUT_MS", "soon")]);
+        assert_eq!(e, "PARSEC_TIMEOUT_MS");
+        assert!(with_secret(&[("PARSEC_TIMEOUT_MS", "soon")]).unwrap_err().to_string().contains("PARSEC_TIMEOUT_MS"));
+    }
+}

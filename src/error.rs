@@ -1,0 +1,152 @@
+//! Every way a request can end other than with a session, and the contract's
+//! status, code and message for each. `response.rs` is the one place that turns
+//! these into HTTP responses.
+
+use std::fmt;
+
+use lambda_http::http::StatusCode;
+
+/// Everything that can stop a request. Client mistakes carry a message that
+/// helps the caller; server-side failures say nothing internal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerError {
+    MethodNotAllowed,
+    Unauthenticated,
+    Forbidden(&'static str),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidRequest(&'static str),
+    InvalidExternalId(&'static str),
+    SecretUnavailable,
+    Misconfigured,
+    UpstreamAuthFailed,
+    UpstreamThrottled { retry_after: String },
+    UpstreamError,
+    UpstreamInvalidResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    /// A bug: the request path panicked. Never expected.
+    Internal,
+}
+
+/// How long a caller should wait before retrying after `503 secret_unavailable`.
+pub const SECRET_RETRY_AFTER_SECONDS: &str = "2";
+
+impl BrokerError {
+    pub fn status(&self) -> StatusCode {
+        use BrokerError::*;
+        match self {
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Unauthenticated => StatusCode::UNAUTHORIZED,
+            Forbidden(_) => StatusCode::FORBIDDEN,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            InvalidRequest(_) | InvalidExternalId(_) => StatusCode::BAD_REQUEST,
+            SecretUnavailable | UpstreamThrottled { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Misconfigured | Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            UpstreamAuthFailed | UpstreamError | UpstreamInvalidResponse | UpstreamUnreachable => {
+                StatusCode::BAD_GATEWAY
+            }
+            UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use BrokerError::*;
+        match self {
+            MethodNotAllowed => "method_not_allowed",
+            Unauthenticated => "unauthenticated",
+            Forbidden(_) => "forbidden",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            InvalidRequest(_) => "invalid_request",
+            InvalidExternalId(_) => "invalid_external_id",
+            SecretUnavailable => "secret_unavailable",
+            Misconfigured => "misconfigured",
+            UpstreamAuthFailed => "upstream_auth_failed",
+            UpstreamThrottled { .. } => "upstream_throttled",
+            UpstreamError => "upstream_error",
+            UpstreamInvalidResponse => "upstream_invalid_response",
+            UpstreamTimeout => "upstream_timeout",
+            UpstreamUnreachable => "upstream_unreachable",
+            Internal => "internal_error",
+        }
+    }
+
+    /// One sentence for a person. Never echoes Parsec's body, the secret or internals.
+    pub fn message(&self) -> &'static str {
+        use BrokerError::*;
+        match self {
+            MethodNotAllowed => "Only POST is allowed on this resource.",
+            Unauthenticated => "The request carries no authenticated caller identity.",
+            Forbidden(why) | InvalidRequest(why) | InvalidExternalId(why) => why,
+            PayloadTooLarge => "The request body is larger than 4096 bytes.",
+            UnsupportedMediaType => "A request body must be sent as application/json.",
+            SecretUnavailable => "The service cannot reach its credentials right now; retry shortly.",
+            Misconfigured => "The service is misconfigured; its operators have been told.",
+            UpstreamAuthFailed => "The session provider rejected the service's credentials.",
+            UpstreamThrottled { .. } => "The session provider is throttling requests; retry shortly.",
+            UpstreamError => "The session provider answered with an error.",
+            UpstreamInvalidResponse => "The session provider sent an answer that could not be used.",
+            UpstreamTimeout => "The session provider did not answer in time.",
+            UpstreamUnreachable => "The session provider could not be reached.",
+            Internal => "The service failed unexpectedly; retry later.",
+        }
+    }
+
+    /// The `Retry-After` value to send, for the answers that have one.
+    pub fn retry_after(&self) -> Option<&str> {
+        match self {
+            BrokerError::SecretUnavailable => Some(SECRET_RETRY_AFTER_SECONDS),
+            BrokerError::UpstreamThrottled { retry_after } => Some(retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl std::error::Error for BrokerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_mistakes_are_4xx_and_server_faults_are_5xx() {
+        let client = [
+            BrokerError::MethodNotAllowed,
+            BrokerError::Unauthenticated,
+            BrokerError::Forbidden("x"),
+            BrokerError::PayloadTooLarge,
+            BrokerError::UnsupportedMediaType,
+            BrokerError::InvalidRequest("x"),
+            BrokerError::InvalidExternalId("x"),
+        ];
+        assert!(client.iter().all(|e| e.status().is_client_error()));
+        let server = [
+            BrokerError::SecretUnavailable,
+            BrokerError::Misconfigured,
+            BrokerError::UpstreamAuthFailed,
+            BrokerError::UpstreamThrottled { retry_after: "1".into() },
+            BrokerError::UpstreamError,
+            BrokerError::UpstreamInvalidResponse,
+            BrokerError::UpstreamTimeout,
+            BrokerError::UpstreamUnreachable,
+            BrokerError::Internal,
+        ];
+        assert!(server.iter().all(|e| e.status().is_server_error()));
+    }
+
+    #[test]
+    fn only_unavailability_answers_carry_retry_after() {
+        assert_eq!(BrokerError::SecretUnavailable.retry_after(), Some("2"));
+        let throttled = BrokerError::UpstreamThrottled { retry_after: "7".into() };
+        assert_eq!(throttled.retry_after(), Some("7"));
+        assert_eq!(BrokerError::UpstreamError.retry_after(), None);
+    }
+}

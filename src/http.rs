@@ -1,0 +1,98 @@
+//! The HTTP adapter: turns a `lambda_http` request into the contract's checks,
+//! in the contract's order, and every outcome into a response.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::Method;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tokio::time::Instant;
+
+use crate::audit::Audit;
+use crate::body;
+use crate::broker::Broker;
+use crate::caller::Caller;
+use crate::error::BrokerError;
+use crate::parsec::{Session, SessionMinter};
+use crate::response;
+use crate::secret::SecretSource;
+
+/// What the function keeps back from the invocation's deadline to answer in time.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// Answers one request. Never fails: every outcome is a response.
+pub async fn handle<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>, request: Request) -> Response<Body> {
+    let mut audit = Audit::new(request_id(&request));
+    let result = process(broker, &request, &mut audit).await;
+    let response = match &result {
+        Ok(session) => {
+            audit.expires_at = Some(session.expires_at);
+            response::created(session)
+        }
+        Err(e) => response::error(e, &audit.request_id),
+    };
+    let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "created");
+    audit.emit(outcome, response.status());
+    response
+}
+
+async fn process<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    request: &Request,
+    audit: &mut Audit,
+) -> Result<Session, BrokerError> {
+    if request.method() != Method::POST {
+        return Err(BrokerError::MethodNotAllowed);
+    }
+    let caller = Caller::from_context(request.request_context_ref()).ok_or(BrokerError::Unauthenticated)?;
+    audit.caller(&caller);
+    broker.policy().check_scope(&caller)?;
+    let content_type = request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes());
+    let body = body::parse(content_type, request.body().as_ref())?;
+    let external_id = broker.policy().external_id(&caller, body.external_id.as_deref())?;
+    audit.external_id(&external_id);
+    broker.create_session(&external_id, invocation_deadline(request), &mut audit.upstream).await
+}
+
+/// API Gateway's request id, else the Lambda request id.
+fn request_id(request: &Request) -> String {
+    let gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    };
+    gateway
+        .filter(|id| !id.is_empty())
+        .or_else(|| request.lambda_context_ref().map(|c| c.request_id.as_str()))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// When the answer must be ready: the invocation's deadline less a margin.
+/// Without a Lambda deadline (local tests) only the Parsec budget applies.
+fn invocation_deadline(request: &Request) -> Instant {
+    let now = Instant::now();
+    let Some(deadline_ms) = request.lambda_context_ref().map(|c| c.deadline).filter(|d| *d > 0) else {
+        return now + Duration::from_secs(24 * 3600);
+    };
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    now + remaining.saturating_sub(DEADLINE_MARGIN)
+}
+
+/// [`handle`], with a panic on the request path answered as the contract's
+/// `500` rather than a lost invocation.
+pub async fn serve<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>, request: Request) -> Response<Body> {
+    let id = request_id(&request);
+    match crate::panic_guard::catch_panic(handle(broker, request)).await {
+        Ok(response) => response,
+        Err(()) => {
+            let err = BrokerError::Internal;
+            let response = response::error(&err, &id);
+            Audit::new(id).emit(err.code(), response.status());
+            response
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The Lambda entry point: only wiring. See `lib.rs` for what it does.
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Request};
+use session_broker::{config::Config, http, startup, telemetry};
+
+fn main() -> ExitCode {
+    telemetry::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(variable = e.variable, "{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match startup::tokio_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        let broker = Arc::new(startup::build(&config).await?);
+        lambda_http::run_concurrent(service_fn(move |request: Request| {
+            let broker = Arc::clone(&broker);
+            async move { Ok::<_, Infallible>(http::serve(&broker, request).await) }
+        }))
+        .await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}

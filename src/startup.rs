@@ -1,0 +1,50 @@
+//! Builds the live broker during Init: the Secrets Manager and Parsec clients,
+//! once, and the first fetch of the key.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::parsec_client::ParsecClient;
+use crate::secrets_manager::SecretsManagerSource;
+
+pub type LiveBroker = Broker<SecretsManagerSource, ParsecClient>;
+
+/// The clients and the primed key cache. Fails only if the HTTP client cannot
+/// be built; a failed secret fetch is left for requests to retry.
+pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
+    let parsec = ParsecClient::new(config.sessions_url.clone())?;
+    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
+    let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
+    let broker = Broker::new(config, secrets, parsec);
+    broker.prime().await;
+    Ok(broker)
+}
+
+/// How many invocations one process serves at once (Lambda Managed Instances).
+pub fn max_concurrency() -> usize {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1)
+}
+
+/// A single-threaded runtime for one invocation at a time (the cheapest Init);
+/// a multi-threaded one when the process serves several at once.
+pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    if max_concurrency() > 1 {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+}

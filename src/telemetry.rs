@@ -1,0 +1,69 @@
+//! Logging set-up. The level comes from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`
+//! and applies to this crate; every dependency is capped at `info`, because at
+//! `trace` the Lambda runtime prints raw events (with their Authorization
+//! headers) and HTTP stacks print wire details. JSON when
+//! `AWS_LAMBDA_LOG_FORMAT=JSON`.
+
+use std::str::FromStr;
+
+use tracing::Dispatch;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Installs the global subscriber, writing to stdout as Lambda expects.
+pub fn init() {
+    let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let level = level_from(lookup("AWS_LAMBDA_LOG_LEVEL").or_else(|| lookup("RUST_LOG")).as_deref());
+    let json = lookup("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    // Fails only if a subscriber is already installed, which main never does.
+    let _ = tracing::dispatcher::set_global_default(dispatch(std::io::stdout, level, json));
+}
+
+/// A level name (`trace` … `error`, `off`, in any case); anything else is `info`.
+/// Only a level: directive strings cannot lift the cap on dependencies.
+pub fn level_from(value: Option<&str>) -> LevelFilter {
+    value.and_then(|v| LevelFilter::from_str(v.trim()).ok()).unwrap_or(LevelFilter::INFO)
+}
+
+/// The filter: `level` for this crate and the binary, at most `info` for the rest.
+pub fn filter(level: LevelFilter) -> EnvFilter {
+    let dependencies = level.min(LevelFilter::INFO).to_string().to_lowercase();
+    let own = level.to_string().to_lowercase();
+    EnvFilter::builder().parse_lossy(format!("{dependencies},session_broker={own},bootstrap={own}"))
+}
+
+/// A subscriber writing to `writer`; also used by tests to capture the logs.
+pub fn dispatch<W>(writer: W, level: LevelFilter, json: bool) -> Dispatch
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(writer).with_ansi(false);
+    if json {
+        Dispatch::new(builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish())
+    } else {
+        Dispatch::new(builder.without_time().finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_read_case_insensitively_and_fall_back_to_info() {
+        assert_eq!(level_from(Some("DEBUG")), LevelFilter::DEBUG);
+        assert_eq!(level_from(Some("trace")), LevelFilter::TRACE);
+        assert_eq!(level_from(Some("lambda_runtime=trace")), LevelFilter::INFO);
+        assert_eq!(level_from(None), LevelFilter::INFO);
+    }
+
+    #[test]
+    fn dependencies_never_log_below_info_even_at_trace() {
+        let text = filter(LevelFilter::TRACE).to_string();
+        let mut directives: Vec<&str> = text.split(',').collect();
+        directives.sort_unstable();
+        assert_eq!(directives, ["bootstrap=trace", "info", "session_broker=trace"]);
+        let quiet = filter(LevelFilter::WARN).to_string();
+        assert!(quiet.split(',').any(|d| d == "warn"), "{quiet}");
+    }
+}
