@@ -108,14 +108,21 @@ mod tests {
 
     #[test]
     fn media_types_compare_case_insensitively_and_allow_parameters() {
-        for ct in ["APPLICATION/JSON", "application/json; charset=utf-8", " application/json ;charset=UTF-8"] {
+        for ct in ["APPLICATION/JSON", "application/json; charset=utf-8", " application/json ;charset=UTF-8"]
+        {
             assert!(parse(Some(ct.as_bytes()), b"{}").is_ok(), "{ct}");
         }
     }
 
     #[test]
     fn other_media_types_are_unsupported() {
-        for ct in ["text/plain", "application/jsonx", "application/json-patch+json", "application/x-www-form-urlencoded", ""] {
+        for ct in [
+            "text/plain",
+            "application/jsonx",
+            "application/json-patch+json",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
             assert_eq!(code(Some(ct.as_bytes()), "{}"), "unsupported_media_type", "{ct}");
         }
         assert_eq!(code(None, "{}"), "unsupported_media_type");
@@ -133,9 +140,20 @@ mod tests {
     #[test]
     fn anything_but_an_object_with_a_string_external_id_is_invalid() {
         for body in [
-            " ", "\n\t", "null", "[]", "\"u\"", "42", "{", r#"{"external_id":5}"#, r#"{"external_id":null}"#,
-            r#"{"external_id":"a","external_id":"a"}"#, r#"{"external_id":"a","extra":1}"#, r#"{"user":"a"}"#,
-            r#"{} {}"#, r#"{"external_id":"\ud800"}"#,
+            " ",
+            "\n\t",
+            "null",
+            "[]",
+            "\"u\"",
+            "42",
+            "{",
+            r#"{"external_id":5}"#,
+            r#"{"external_id":null}"#,
+            r#"{"external_id":"a","external_id":"a"}"#,
+            r#"{"external_id":"a","extra":1}"#,
+            r#"{"user":"a"}"#,
+            r#"{} {}"#,
+            r#"{"external_id":"\ud800"}"#,
         ] {
             assert_eq!(code(JSON, body), "invalid_request", "{body:?}");
         }

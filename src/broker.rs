@@ -53,7 +53,9 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
     pub async fn prime(&self) {
         match self.keys.prime().await {
             Ok(()) => tracing::debug!("API key fetched during Init"),
-            Err(e) => tracing::warn!(reason = %e, "could not fetch the API key during Init; requests will retry"),
+            Err(e) => {
+                tracing::warn!(reason = %e, "could not fetch the API key during Init; requests will retry")
+            }
         }
     }
 

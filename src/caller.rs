@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizerIamDescription,
-    ApiGatewayV2httpRequestContext,
+    ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
 use serde_json::Value;
@@ -78,7 +77,12 @@ impl Caller {
         keys.iter().find_map(|k| self.claim(k)).unwrap_or("unknown")
     }
 
-    fn new(kind: CallerKind, claims: BTreeMap<String, String>, jwt_scopes: &[String], raw_scopes: &[&Value]) -> Option<Self> {
+    fn new(
+        kind: CallerKind,
+        claims: BTreeMap<String, String>,
+        jwt_scopes: &[String],
+        raw_scopes: &[&Value],
+    ) -> Option<Self> {
         if claims.is_empty() {
             return None;
         }
@@ -219,7 +223,8 @@ mod tests {
 
     #[test]
     fn a_jwt_caller_gets_scopes_from_both_the_array_and_the_scope_claim() {
-        let c = caller(http_api(json!({"jwt": {"claims": {"sub": "u1", "scope": "a b"}, "scopes": ["c"]}}))).unwrap();
+        let c = caller(http_api(json!({"jwt": {"claims": {"sub": "u1", "scope": "a b"}, "scopes": ["c"]}})))
+            .unwrap();
         assert_eq!(c.kind(), CallerKind::Jwt);
         assert_eq!(c.claim("sub"), Some("u1"));
         assert!(c.has_scope("a") && c.has_scope("b") && c.has_scope("c"));
@@ -228,13 +233,17 @@ mod tests {
 
     #[test]
     fn a_jwt_scp_claim_in_bracket_form_is_split_into_scopes() {
-        let c = caller(http_api(json!({"jwt": {"claims": {"sub": "u1", "scp": "[read write]"}, "scopes": null}}))).unwrap();
+        let c = caller(http_api(
+            json!({"jwt": {"claims": {"sub": "u1", "scp": "[read write]"}, "scopes": null}}),
+        ))
+        .unwrap();
         assert!(c.has_scope("read") && c.has_scope("write"));
     }
 
     #[test]
     fn an_http_api_lambda_authorizer_context_is_the_claims_map() {
-        let c = caller(http_api(json!({"lambda": {"sub": "u2", "tenant": 7, "admin": false, "scope": "x"}}))).unwrap();
+        let c = caller(http_api(json!({"lambda": {"sub": "u2", "tenant": 7, "admin": false, "scope": "x"}})))
+            .unwrap();
         assert_eq!(c.kind(), CallerKind::LambdaAuthorizer);
         assert_eq!(c.claim("tenant"), Some("7"));
         assert_eq!(c.claim("admin"), Some("false"));
@@ -257,7 +266,11 @@ mod tests {
 
     #[test]
     fn rest_lambda_authorizer_values_may_be_numbers_or_booleans() {
-        let c = caller(rest_api(json!({"principalId": "p", "userNumber": 12345, "active": true, "integrationLatency": 3}), json!({}))).unwrap();
+        let c = caller(rest_api(
+            json!({"principalId": "p", "userNumber": 12345, "active": true, "integrationLatency": 3}),
+            json!({}),
+        ))
+        .unwrap();
         assert_eq!(c.kind(), CallerKind::LambdaAuthorizer);
         assert_eq!(c.claim("userNumber"), Some("12345"));
         assert_eq!(c.claim("active"), Some("true"));
@@ -266,7 +279,11 @@ mod tests {
 
     #[test]
     fn rest_cognito_claims_keep_working_with_typed_values() {
-        let c = caller(rest_api(json!({"claims": {"sub": "c1", "email_verified": true, "scope": "s1 s2"}}), json!({}))).unwrap();
+        let c = caller(rest_api(
+            json!({"claims": {"sub": "c1", "email_verified": true, "scope": "s1 s2"}}),
+            json!({}),
+        ))
+        .unwrap();
         assert_eq!(c.kind(), CallerKind::Cognito);
         assert_eq!(c.claim("email_verified"), Some("true"));
         assert!(c.has_scope("s2"));
@@ -274,7 +291,11 @@ mod tests {
 
     #[test]
     fn rest_iam_maps_caller_and_user_to_the_http_api_names() {
-        let c = caller(rest_api(json!({}), json!({"userArn": "arn:aws:iam::1:user/a", "caller": "C", "user": "U", "accountId": "1"}))).unwrap();
+        let c = caller(rest_api(
+            json!({}),
+            json!({"userArn": "arn:aws:iam::1:user/a", "caller": "C", "user": "U", "accountId": "1"}),
+        ))
+        .unwrap();
         assert_eq!(c.kind(), CallerKind::Iam);
         assert_eq!(c.claim("callerId"), Some("C"));
         assert_eq!(c.claim("userId"), Some("U"));

@@ -87,13 +87,11 @@ impl Config {
         };
         let timeout_ms = match get("PARSEC_TIMEOUT_MS") {
             None => 5000,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
-                .ok_or_else(|| {
+            Some(v) => {
+                v.parse::<u64>().ok().filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms)).ok_or_else(|| {
                     invalid("PARSEC_TIMEOUT_MS", "must be a positive whole number of milliseconds")
-                })?,
+                })?
+            }
         };
 
         Ok(Config {
@@ -147,8 +145,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -239,6 +236,9 @@ mod tests {
     fn the_error_message_names_the_variable() {
         let e = failing_variable(&[("PARSEC_TIMEOUT_MS", "soon")]);
         assert_eq!(e, "PARSEC_TIMEOUT_MS");
-        assert!(with_secret(&[("PARSEC_TIMEOUT_MS", "soon")]).unwrap_err().to_string().contains("PARSEC_TIMEOUT_MS"));
+        assert!(with_secret(&[("PARSEC_TIMEOUT_MS", "soon")])
+            .unwrap_err()
+            .to_string()
+            .contains("PARSEC_TIMEOUT_MS"));
     }
 }

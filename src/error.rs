@@ -20,7 +20,9 @@ pub enum BrokerError {
     SecretUnavailable,
     Misconfigured,
     UpstreamAuthFailed,
-    UpstreamThrottled { retry_after: String },
+    UpstreamThrottled {
+        retry_after: String,
+    },
     UpstreamError,
     UpstreamInvalidResponse,
     UpstreamTimeout,

@@ -22,7 +22,10 @@ use crate::secret::SecretSource;
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Answers one request. Never fails: every outcome is a response.
-pub async fn handle<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>, request: Request) -> Response<Body> {
+pub async fn handle<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    request: Request,
+) -> Response<Body> {
     let mut audit = Audit::new(request_id(&request));
     let result = process(broker, &request, &mut audit).await;
     let response = match &result {
@@ -84,7 +87,10 @@ fn invocation_deadline(request: &Request) -> Instant {
 
 /// [`handle`], with a panic on the request path answered as the contract's
 /// `500` rather than a lost invocation.
-pub async fn serve<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>, request: Request) -> Response<Body> {
+pub async fn serve<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    request: Request,
+) -> Response<Body> {
     let id = request_id(&request);
     match crate::panic_guard::catch_panic(handle(broker, request)).await {
         Ok(response) => response,

@@ -66,7 +66,11 @@ impl<S: SecretSource> KeyCache<S> {
 
     /// After Parsec rejected `rejected`: fetch the secret again at once and
     /// return the new key if its version changed. `None` means do not retry.
-    pub async fn refresh_after_rejection(&self, rejected: &VersionedKey, deadline: Instant) -> Option<VersionedKey> {
+    pub async fn refresh_after_rejection(
+        &self,
+        rejected: &VersionedKey,
+        deadline: Instant,
+    ) -> Option<VersionedKey> {
         let attempt = async {
             let _guard = self.fetching.lock().await;
             if let Some(current) = self.cached().filter(|c| c.version != rejected.version) {
@@ -173,7 +177,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_transient_failure_with_nothing_cached_is_an_error_until_a_fetch_works() {
-        let cache = KeyCache::new(Scripted::new(vec![transient(), transient(), key("v1")]), Duration::from_secs(300));
+        let cache =
+            KeyCache::new(Scripted::new(vec![transient(), transient(), key("v1")]), Duration::from_secs(300));
         assert!(cache.prime().await.is_err());
         assert!(matches!(cache.current(later()).await, Err(SecretError::Transient(_))));
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
@@ -190,7 +195,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_key_is_replaced_only_when_the_version_changed() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), key("v1"), key("v2")]), Duration::from_secs(300));
+        let cache =
+            KeyCache::new(Scripted::new(vec![key("v1"), key("v1"), key("v2")]), Duration::from_secs(300));
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, None);

@@ -58,7 +58,13 @@ impl ParsecClient {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| if e.is_connect() { Attempt::ConnectFailed } else { Attempt::Failed(UpstreamError::Unreachable) })?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    Attempt::ConnectFailed
+                } else {
+                    Attempt::Failed(UpstreamError::Unreachable)
+                }
+            })?;
         interpret(response).await.map_err(Attempt::Failed)
     }
 }
@@ -70,7 +76,12 @@ enum Attempt {
 }
 
 impl SessionMinter for ParsecClient {
-    async fn create_session(&self, key: &ApiKey, external_id: &ExternalId, deadline: Instant) -> Result<Minted, UpstreamError> {
+    async fn create_session(
+        &self,
+        key: &ApiKey,
+        external_id: &ExternalId,
+        deadline: Instant,
+    ) -> Result<Minted, UpstreamError> {
         let body = serde_json::to_vec(&CreateSession { external_id: external_id.as_str() })
             .map_err(|_| UpstreamError::Unreachable)?;
         let exchange = async {
@@ -111,7 +122,8 @@ async fn interpret(response: Response) -> Result<Minted, UpstreamError> {
     let status = status.as_u16();
     let invalid = |reason| UpstreamError::InvalidResponse { status, reason };
     let body = read_bounded(response).await.map_err(invalid)?;
-    let envelope: Envelope = serde_json::from_slice(&body).map_err(|_| invalid("body is not the session JSON"))?;
+    let envelope: Envelope =
+        serde_json::from_slice(&body).map_err(|_| invalid("body is not the session JSON"))?;
     let session = envelope.session;
     if session.id.is_empty() {
         return Err(invalid("session.id is empty"));

@@ -37,8 +37,9 @@ impl Policy {
                 }
                 own
             }
-            ExternalIdSource::Body => from_body
-                .ok_or(BrokerError::InvalidRequest("The body must name the user in external_id."))?,
+            ExternalIdSource::Body => {
+                from_body.ok_or(BrokerError::InvalidRequest("The body must name the user in external_id."))?
+            }
         };
         ExternalId::parse(chosen).map_err(BrokerError::InvalidExternalId)
     }

@@ -67,21 +67,32 @@ pub trait SecretSource: Send + Sync + 'static {
     fn fetch(&self) -> impl Future<Output = Result<VersionedKey, SecretError>> + Send;
 }
 
+/// A shared source is a source: lets tests keep a handle on their fake.
+impl<T: SecretSource> SecretSource for Arc<T> {
+    fn fetch(&self) -> impl Future<Output = Result<VersionedKey, SecretError>> + Send {
+        T::fetch(self)
+    }
+}
+
 /// Reads the key out of a SecretString: the `field` of a JSON object, or the
 /// whole string when it is anything else. Errors never quote the value.
 pub fn extract_key(secret_string: &str, field: &str) -> Result<ApiKey, SecretError> {
     let trimmed = secret_string.trim();
     let from_field;
     let raw = if trimmed.starts_with('{') {
-        let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
-            .map_err(|_| SecretError::Misconfigured("the secret looks like JSON but does not parse".into()))?;
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|_| {
+                SecretError::Misconfigured("the secret looks like JSON but does not parse".into())
+            })?;
         match object.remove(field) {
             Some(serde_json::Value::String(key)) => {
                 from_field = key;
                 from_field.trim()
             }
             Some(_) => {
-                return Err(SecretError::Misconfigured(format!("field `{field}` of the secret is not a string")))
+                return Err(SecretError::Misconfigured(format!(
+                    "field `{field}` of the secret is not a string"
+                )))
             }
             None => return Err(SecretError::Misconfigured(format!("the secret has no field `{field}`"))),
         }

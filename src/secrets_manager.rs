@@ -50,7 +50,11 @@ fn classify(err: SdkError<GetSecretValueError>) -> SecretError {
         | GetSecretValueError::InvalidParameterException(_)
         | GetSecretValueError::InvalidRequestException(_) => SecretError::Misconfigured(code),
         GetSecretValueError::InternalServiceError(_) => SecretError::Transient(code),
-        _ if matches!(code.as_str(), "AccessDeniedException" | "AccessDenied" | "KMSAccessDeniedException") => {
+        _ if matches!(
+            code.as_str(),
+            "AccessDeniedException" | "AccessDenied" | "KMSAccessDeniedException"
+        ) =>
+        {
             SecretError::Misconfigured(code)
         }
         _ => SecretError::Transient(code),
@@ -84,9 +88,14 @@ mod tests {
     #[tokio::test]
     async fn the_current_version_of_the_named_secret_is_read() {
         let rule = mock!(Client::get_secret_value)
-            .match_requests(|r| r.secret_id() == Some("parsec/key") && r.version_stage() == Some("AWSCURRENT"))
+            .match_requests(|r| {
+                r.secret_id() == Some("parsec/key") && r.version_stage() == Some("AWSCURRENT")
+            })
             .then_output(|| {
-                GetSecretValueOutput::builder().secret_string(r#"{"api_key":"k1"}"#).version_id("ver-1").build()
+                GetSecretValueOutput::builder()
+                    .secret_string(r#"{"api_key":"k1"}"#)
+                    .version_id("ver-1")
+                    .build()
             });
         let key = source(&rule).fetch().await.unwrap();
         assert_eq!(key.key.header_value(), "k1");
@@ -96,8 +105,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_secret_is_misconfigured() {
-        let rule = mock!(Client::get_secret_value)
-            .then_error(|| GetSecretValueError::ResourceNotFoundException(ResourceNotFoundException::builder().build()));
+        let rule = mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(ResourceNotFoundException::builder().build())
+        });
         assert!(matches!(source(&rule).fetch().await, Err(SecretError::Misconfigured(_))));
     }
 
@@ -115,8 +125,9 @@ mod tests {
             GetSecretValueError::generic(ErrorMetadata::builder().code("ThrottlingException").build())
         });
         assert!(matches!(source(&rule).fetch().await, Err(SecretError::Transient(_))));
-        let rule = mock!(Client::get_secret_value)
-            .then_error(|| GetSecretValueError::InternalServiceError(InternalServiceError::builder().build()));
+        let rule = mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::InternalServiceError(InternalServiceError::builder().build())
+        });
         assert!(matches!(source(&rule).fetch().await, Err(SecretError::Transient(_))));
     }
 

@@ -37,9 +37,12 @@ pub fn dispatch<W>(writer: W, level: LevelFilter, json: bool) -> Dispatch
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(writer).with_ansi(false);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(writer).with_ansi(false);
     if json {
-        Dispatch::new(builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish())
+        Dispatch::new(
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish(),
+        )
     } else {
         Dispatch::new(builder.without_time().finish())
     }

@@ -1,0 +1,316 @@
+//! The test harness: a broker wired to a fake secret source and a Parsec stub,
+//! plus the log capture that checks every test for leaked secrets.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{json, Value};
+use session_broker::broker::Broker;
+use session_broker::config::Config;
+use session_broker::http::serve;
+use session_broker::parsec_client::ParsecClient;
+use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
+use session_broker::telemetry;
+use tracing::level_filters::LevelFilter;
+use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
+
+pub const KEY_V1: &str = "pk_live_v1_3f9a8c7e6d5b4a39281706f5e4d3c2b1";
+pub const KEY_V2: &str = "pk_live_v2_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+/// Loads `events/<name>`, the file users invoke with.
+pub fn event(name: &str) -> Request {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// An event with its JSON edited before lambda_http reads it.
+pub fn event_with(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut value);
+    lambda_http::request::from_str(&value.to_string()).expect("edited event parses")
+}
+
+/// An HTTP API JWT event whose body is `body` (sent as application/json).
+pub fn jwt_with_body(body: &str) -> Request {
+    let body = body.to_owned();
+    event_with("http-api-jwt.json", move |e| e["body"] = Value::String(body))
+}
+
+pub fn now_epoch() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Gives the request a Lambda context whose deadline is `in_ms` from now.
+pub fn with_deadline(request: Request, in_ms: u64) -> Request {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut ctx = lambda_http::lambda_runtime::Context::default();
+    ctx.request_id = "lambda-request-id".into();
+    ctx.deadline = now_ms + in_ms;
+    request.with_lambda_context(ctx)
+}
+
+/// Secrets Manager, faked: answers with whatever the test set, counting fetches.
+pub struct FakeSecrets {
+    next: Mutex<VecDeque<Result<VersionedKey, SecretError>>>,
+    steady: Mutex<Result<VersionedKey, SecretError>>,
+    fetches: AtomicUsize,
+}
+
+pub fn versioned(key: &str, version: &str) -> Result<VersionedKey, SecretError> {
+    Ok(VersionedKey { key: ApiKey::new(key).unwrap(), version: version.into() })
+}
+
+pub fn transient() -> Result<VersionedKey, SecretError> {
+    Err(SecretError::Transient("ServiceUnavailable".into()))
+}
+
+pub fn misconfigured() -> Result<VersionedKey, SecretError> {
+    Err(SecretError::Misconfigured("AccessDeniedException".into()))
+}
+
+impl FakeSecrets {
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// From now on every fetch answers `answer`.
+    pub fn set(&self, answer: Result<VersionedKey, SecretError>) {
+        self.next.lock().unwrap().clear();
+        *self.steady.lock().unwrap() = answer;
+    }
+}
+
+impl SecretSource for FakeSecrets {
+    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let queued = self.next.lock().unwrap().pop_front();
+        queued.unwrap_or_else(|| self.steady.lock().unwrap().clone())
+    }
+}
+
+/// The Parsec stand-in's default behaviour, as `shared/parsec-api.md` says:
+/// checks the key and the body, answers 201 with a fresh 64-hex session id.
+pub struct ParsecBehaviour {
+    pub valid_keys: Mutex<Vec<String>>,
+    pub issued: Mutex<Vec<String>>,
+    counter: AtomicUsize,
+}
+
+/// Serves [`ParsecBehaviour`] from the stub server.
+pub struct ParsecResponder(pub Arc<ParsecBehaviour>);
+
+impl Respond for ParsecResponder {
+    fn respond(&self, request: &StubRequest) -> ResponseTemplate {
+        let this = &self.0;
+        let key = request.headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !this.valid_keys.lock().unwrap().iter().any(|k| k == key) {
+            return ResponseTemplate::new(403).set_body_json(json!({"error": "invalid api key"}));
+        }
+        let json_type = request.headers.get("content-type").is_some_and(|v| v == "application/json");
+        let body: Option<Value> = serde_json::from_slice(&request.body).ok();
+        let external_id = body.as_ref().and_then(|b| b.get("external_id")).and_then(Value::as_str);
+        let only_field = body.as_ref().and_then(Value::as_object).is_some_and(|o| o.len() == 1);
+        let Some(external_id) = external_id.filter(|_| json_type && only_field) else {
+            return ResponseTemplate::new(400).set_body_json(json!({"error": "bad request"}));
+        };
+        let n = this.counter.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{:064x}", 0x5e55_1000_u64 + n as u64 * 7919 + external_id.len() as u64);
+        this.issued.lock().unwrap().push(id.clone());
+        ResponseTemplate::new(201).set_body_json(json!({"session": {
+            "id": id, "expires_at": now_epoch() + 3600,
+            "host_peer_id": "2Bq9eXAMPLEhostPEER", "client_peer_id": "2Bq9eXAMPLEclientPEER",
+            "user_id": 1234, "roles": ["guest"]
+        }}))
+    }
+}
+
+/// Everything logged during one test; checked for leaks when the test ends.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The values that must never appear in a log: API keys, session ids,
+/// Authorization header values. Returns the ones found.
+pub fn leaked<'a>(logs: &str, secrets: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    secrets.into_iter().filter(|s| !s.is_empty() && logs.contains(*s)).map(str::to_owned).collect()
+}
+
+pub struct TestApp {
+    pub broker: Broker<Arc<FakeSecrets>, ParsecClient>,
+    pub secrets: Arc<FakeSecrets>,
+    pub parsec: MockServer,
+    pub behaviour: Arc<ParsecBehaviour>,
+    pub logs: LogBuffer,
+    authorization_values: Mutex<Vec<String>>,
+    _log_guard: tracing::dispatcher::DefaultGuard,
+}
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// Default configuration (claim mode) with the key at version v1.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
+        let logs = LogBuffer::default();
+        let json = env.iter().any(|(k, v)| *k == "AWS_LAMBDA_LOG_FORMAT" && v.eq_ignore_ascii_case("json"));
+        let writer = {
+            let logs = logs.clone();
+            move || logs.clone()
+        };
+        let log_guard =
+            tracing::dispatcher::set_default(&telemetry::dispatch(writer, LevelFilter::TRACE, json));
+        let parsec = MockServer::start().await;
+        let behaviour = Arc::new(ParsecBehaviour {
+            valid_keys: Mutex::new(vec![KEY_V1.to_owned()]),
+            issued: Mutex::new(Vec::new()),
+            counter: AtomicUsize::new(0),
+        });
+        Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path("/enterprise/sessions"))
+            .respond_with(ParsecResponder(behaviour.clone()))
+            .with_priority(u8::MAX)
+            .mount(&parsec)
+            .await;
+        let mut vars: Vec<(String, String)> = vec![
+            ("PARSEC_SECRET_ID".into(), "parsec/enterprise".into()),
+            ("PARSEC_API_URL".into(), parsec.uri()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config =
+            Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                .expect("test configuration is valid");
+        let secrets = Arc::new(FakeSecrets {
+            next: Mutex::new(VecDeque::new()),
+            steady: Mutex::new(versioned(KEY_V1, "v1")),
+            fetches: AtomicUsize::new(0),
+        });
+        let client = ParsecClient::new(config.sessions_url.clone()).unwrap();
+        let broker = Broker::new(&config, secrets.clone(), client);
+        TestApp {
+            broker,
+            secrets,
+            parsec,
+            behaviour,
+            logs,
+            authorization_values: Mutex::new(Vec::new()),
+            _log_guard: log_guard,
+        }
+    }
+
+    /// Runs Init (the first secret fetch), as the binary does before serving.
+    pub async fn init(self) -> TestApp {
+        self.broker.prime().await;
+        self
+    }
+
+    pub async fn send(&self, request: Request) -> TestResponse {
+        if let Some(auth) = request.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+            self.authorization_values.lock().unwrap().push(auth.to_owned());
+        }
+        let response = serve(&self.broker, request).await;
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).expect("utf-8 body"),
+            Body::Empty => String::new(),
+            _ => panic!("unexpected body kind"),
+        };
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
+        assert_contract_headers(&parts.headers);
+        TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+    }
+
+    pub async fn parsec_calls(&self) -> usize {
+        self.parsec.received_requests().await.map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// The values this test must never have logged.
+    pub fn secrets_to_hide(&self) -> Vec<String> {
+        let mut all = vec![KEY_V1.to_owned(), KEY_V2.to_owned()];
+        all.extend(self.behaviour.issued.lock().unwrap().iter().cloned());
+        for auth in self.authorization_values.lock().unwrap().iter() {
+            all.push(auth.clone());
+            all.extend(auth.split_whitespace().filter(|p| p.len() > 8).map(str::to_owned));
+        }
+        all
+    }
+}
+
+impl Drop for TestApp {
+    /// Every test that used the harness also checks its own logs for leaks.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let logs = self.logs.text();
+        let found = leaked(&logs, self.secrets_to_hide().iter().map(String::as_str));
+        assert!(found.is_empty(), "secrets leaked into the logs: {found:?}\n{logs}");
+    }
+}
+
+/// The headers every response carries.
+pub fn assert_contract_headers(headers: &HeaderMap) {
+    assert_eq!(headers.get("content-type").unwrap(), "application/json");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    assert_eq!(headers.get("pragma").unwrap(), "no-cache");
+}
+
+/// The contract's error body: code, a message, the request id; nothing else.
+pub fn assert_error(response: &TestResponse, status: u16, code: &str) {
+    assert_eq!(response.status, status, "body: {}", response.body);
+    assert_eq!(response.code(), code, "body: {}", response.body);
+    let error = response.body["error"].as_object().expect("error object");
+    assert_eq!(error.len(), 3, "{error:?}");
+    assert!(!error["message"].as_str().unwrap().is_empty());
+    assert!(error["request_id"].is_string());
+    assert_eq!(response.body.as_object().unwrap().len(), 1);
+}
+
+/// A `201` with exactly a session id and a future expiry.
+pub fn assert_created(response: &TestResponse) -> String {
+    assert_eq!(response.status, 201, "body: {}", response.body);
+    let body = response.body.as_object().unwrap();
+    assert_eq!(body.len(), 2, "{body:?}");
+    assert!(body["expires_at"].as_i64().unwrap() > now_epoch());
+    body["session_id"].as_str().unwrap().to_owned()
+}
