@@ -74,16 +74,22 @@ fn request_id(request: &Request) -> String {
 }
 
 /// When the answer must be ready: the invocation's deadline less a margin.
-/// Without a Lambda deadline (local tests) only the Parsec budget applies.
+/// Without a usable Lambda deadline only the Parsec budget applies: no context
+/// (unit tests), or a value that is not epoch milliseconds (some local
+/// emulators, cargo lambda's among them, send the timeout itself, `600000`).
 fn invocation_deadline(request: &Request) -> Instant {
     let now = Instant::now();
-    let Some(deadline_ms) = request.lambda_context_ref().map(|c| c.deadline).filter(|d| *d > 0) else {
+    let deadline_ms = request.lambda_context_ref().map_or(0, |c| c.deadline);
+    if deadline_ms < PLAUSIBLE_EPOCH_MS {
         return now + Duration::from_secs(24 * 3600);
-    };
+    }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     now + remaining.saturating_sub(DEADLINE_MARGIN)
 }
+
+/// 2001-09-09 in epoch milliseconds: any real deadline is later.
+const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
 /// [`handle`], with a panic on the request path answered as the contract's
 /// `500` rather than a lost invocation.

@@ -35,8 +35,17 @@ async fn every_claim_bearing_front_door_gets_a_session_for_the_callers_own_sub()
 async fn iam_callers_are_identified_by_their_arn_claims() {
     for name in ["http-api-iam.json", "function-url-iam.json", "rest-iam.json"] {
         let app = TestApp::spawn_with(&[("EXTERNAL_ID_CLAIM", "userId")]).await.init().await;
-        assert_created(&app.send(event(name)).await);
+        assert_created(&app.send(event_with(name, |e| e["body"] = Value::Null)).await);
         assert_eq!(parsec_external_id(&app).await, "AROAEXAMPLEROLEID:backend", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn iam_backends_in_body_mode_name_the_user_in_the_body() {
+    for name in ["http-api-iam.json", "function-url-iam.json", "rest-iam.json"] {
+        let app = TestApp::spawn_with(&[("EXTERNAL_ID_SOURCE", "body")]).await.init().await;
+        assert_created(&app.send(event(name)).await);
+        assert_eq!(parsec_external_id(&app).await, "player-1001", "{name}");
     }
 }
 

@@ -305,3 +305,12 @@ async fn sessions_are_not_shared_between_requests() {
     assert_eq!(app.parsec_calls().await, 2);
     assert_eq!(app.secrets.fetches(), 1, "the key is cached within the TTL");
 }
+
+#[tokio::test]
+async fn a_deadline_that_is_not_epoch_milliseconds_leaves_only_the_parsec_budget() {
+    let app = TestApp::spawn().await.init().await;
+    let mut ctx = lambda_http::lambda_runtime::Context::default();
+    ctx.deadline = 600_000; // what cargo lambda's emulator sends
+    use lambda_http::RequestExt;
+    assert_created(&app.send(event("http-api-jwt.json").with_lambda_context(ctx)).await);
+}

@@ -1,0 +1,67 @@
+# Parsec session broker. `make help` lists the targets.
+# Tools come from PyPI into .venv (see requirements-dev.txt); nothing is installed by hand.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+PYTHON ?= python3
+TOOLS := $(VENV)/.installed
+EVENT ?= http-api-jwt.json
+REGION ?= us-east-1
+
+.DEFAULT_GOAL := help
+.PHONY: help tools local test lint build zip invoke deploy bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(TOOLS): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+tools: $(TOOLS) ## Install cargo-lambda, moto, cfn-lint and the SAM CLI into .venv
+
+local: $(TOOLS) ## Run the function locally against the stand-ins and print each sample event's answer
+	cargo build --quiet --bin bootstrap
+	$(BIN)/python local/run.py target/debug/bootstrap
+
+test: $(TOOLS) ## Run every check: fmt, clippy, unit/integration/property tests, end-to-end, template lint
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	cargo test
+	cargo build --quiet --bin bootstrap
+	$(BIN)/python local/run.py target/debug/bootstrap --check
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --region $(REGION)
+
+lint: $(TOOLS) ## Formatting, clippy and the template checks only
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --region $(REGION)
+
+build: $(TOOLS) ## Build the arm64 Lambda binary (target/lambda/bootstrap/bootstrap)
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64
+
+zip: $(TOOLS) ## Build the arm64 deployment zip (target/lambda/bootstrap/bootstrap.zip)
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip
+	@ls -l target/lambda/bootstrap/bootstrap.zip
+
+invoke: $(TOOLS) ## sam local invoke with events/$(EVENT) (needs Docker and the stand-ins on 127.0.0.1)
+	$(BIN)/sam build
+	$(BIN)/sam local invoke SessionBrokerFunction --docker-network host -e events/$(EVENT) --env-vars events/env.json
+
+deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)
+	rustup target add aarch64-unknown-linux-gnu
+	$(BIN)/sam build
+	$(BIN)/sam deploy
+
+clean: ## Remove build output and the tool environment
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Runs the function locally against the stand-ins and sends it every sample event.
+
+  run.py BINARY            print each event's status and body (`make local`)
+  run.py BINARY --check    also assert the expected status, error code and body
+                           shape, and that no secret reached the function's log
+                           (the end-to-end test of `make test`)
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scenarios import SCENARIOS  # noqa: E402
+from stack import DEMO_KEY, ROOT, running_stack  # noqa: E402
+
+CONTRACT_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "pragma": "no-cache"}
+
+
+def shape_problems(response, status, code):
+    problems = []
+    if response.get("statusCode") != status:
+        problems.append(f"status {response.get('statusCode')} != {status}")
+    headers = {k.lower(): v[-1] for k, v in (response.get("multiValueHeaders") or {}).items() if v}
+    headers.update({k.lower(): v for k, v in (response.get("headers") or {}).items()})
+    for name, value in CONTRACT_HEADERS.items():
+        if headers.get(name) != value:
+            problems.append(f"header {name}={headers.get(name)!r}")
+    try:
+        body = json.loads(response.get("body") or "")
+    except ValueError:
+        return problems + ["body is not JSON"]
+    if code is None:
+        if sorted(body) != ["expires_at", "session_id"] or not isinstance(body["expires_at"], int) \
+                or len(body["session_id"]) != 64:
+            problems.append(f"success body has the wrong shape: keys {sorted(body)}")
+    else:
+        error = body.get("error", {})
+        if sorted(body) != ["error"] or error.get("code") != code or sorted(error) != ["code", "message", "request_id"]:
+            problems.append(f"error body {body}")
+        if status == 405 and headers.get("allow") != "POST":
+            problems.append("405 without Allow: POST")
+    return problems
+
+
+def show(response):
+    body = response.get("body") or ""
+    try:
+        body = json.loads(body)
+        if "session_id" in body:  # a real session id is a credential: show its shape only
+            body["session_id"] = body["session_id"][:6] + "…"
+        body = json.dumps(body, ensure_ascii=False)
+    except ValueError:
+        pass
+    return f"{response.get('statusCode')} {body}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    passed = failed = 0
+    issued = []
+    with tempfile.TemporaryDirectory(prefix="parsec-broker-local-") as logs, running_stack(args.binary, logs) as stack:
+        for title, env, cases in SCENARIOS:
+            print(f"\n== {title}")
+            stack.start_function(env)
+            for event, status, code in cases:
+                response = stack.invoke(ROOT / "events" / event)
+                body = json.loads(response.get("body") or "{}")
+                if "session_id" in body:
+                    issued.append(body["session_id"])
+                problems = shape_problems(response, status, code) if args.check else []
+                mark = ("FAIL " if problems else "ok   ") if args.check else ""
+                print(f"  {mark}{event:34} {show(response)}")
+                for p in problems:
+                    print(f"       {p}")
+                passed, failed = (passed + 1, failed) if not problems else (passed, failed + 1)
+            stack.stop_function()
+        stats = stack.parsec_stats()
+        print(f"\nParsec stand-in: {stats['requests']} requests on {stats['connections']} connection(s)")
+        function_logs = "".join(p.read_text(errors="replace") for p in Path(logs).glob("function*.log"))
+        if args.check:
+            leaks = [s for s in [DEMO_KEY, *issued, "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRlbW8ifQ", "Signature=5d672d79"]
+                     if s in function_logs]
+            lines = function_logs.count("session request")
+            if leaks or lines == 0:
+                failed += 1
+                print(f"  FAIL log check: {len(leaks)} secret(s) found in the function's trace-level log, "
+                      f"{lines} audit lines")
+            else:
+                passed += 1
+                print(f"  ok   log check: {lines} audit lines at trace level, no key, session id or Authorization value")
+    if args.check:
+        print(f"\ne2e: {passed} passed, {failed} failed")
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Which sample events run under which configuration, and what each must answer.
+Shared by `make local` (which prints) and the end-to-end test (which asserts)."""
+
+CLAIM_MODE = {}
+BODY_MODE = {"EXTERNAL_ID_SOURCE": "body"}
+
+# (configuration name, environment overrides, [(event, status, error code or None)])
+SCENARIOS = [
+    ("claim mode (default): the caller's own `sub`", CLAIM_MODE, [
+        ("http-api-jwt.json", 201, None),
+        ("http-api-jwt-scope-claim.json", 201, None),
+        ("http-api-jwt-base64-body.json", 201, None),
+        ("http-api-lambda-authorizer.json", 201, None),
+        ("rest-lambda-authorizer.json", 201, None),
+        ("rest-cognito.json", 201, None),
+        ("http-api-jwt-other-user.json", 403, "forbidden"),
+        ("http-api-iam.json", 403, "forbidden"),
+        ("http-api-no-authorizer.json", 401, "unauthenticated"),
+        ("rest-no-authorizer.json", 401, "unauthenticated"),
+        ("http-api-jwt-get.json", 405, "method_not_allowed"),
+        ("http-api-jwt-too-large.json", 413, "payload_too_large"),
+        ("http-api-jwt-text-plain.json", 415, "unsupported_media_type"),
+        ("http-api-jwt-invalid-json.json", 400, "invalid_request"),
+        ("http-api-jwt-extra-field.json", 400, "invalid_request"),
+    ]),
+    ("body mode: trusted backends name the user", BODY_MODE, [
+        ("http-api-iam.json", 201, None),
+        ("function-url-iam.json", 201, None),
+        ("rest-iam.json", 201, None),
+        ("http-api-jwt-other-user.json", 201, None),
+        ("rest-lambda-authorizer.json", 201, None),
+        ("http-api-no-authorizer.json", 401, "unauthenticated"),
+    ]),
+    ("claim mode, REQUIRED_SCOPE=parsec/admin", {"REQUIRED_SCOPE": "parsec/admin"}, [
+        ("http-api-jwt.json", 403, "forbidden"),
+    ]),
+]

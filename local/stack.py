@@ -1,0 +1,158 @@
+"""Starts the function locally the way Lambda runs it, against local stand-ins.
+
+- moto_server: a Secrets Manager emulator, seeded with a demo key;
+- parsec_standin.py: the Parsec stand-in;
+- cargo lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`);
+- the function binary itself, pointed at all three.
+
+Everything listens on 127.0.0.1 and is stopped on exit, Ctrl-C or failure.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_ID = "parsec/enterprise-api-key"
+DEMO_KEY = "demo-enterprise-key-0123456789abcdef"
+FAKE_AWS = {
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, what, proc, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+class Stack:
+    def __init__(self, binary, log_dir):
+        self.binary = Path(binary)
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs = []
+        self.function = None
+        self.function_log = None
+
+    def spawn(self, name, argv, env=None):
+        log = open(self.log_dir / f"{name}.log", "wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self):
+        self.moto_port, self.parsec_port, self.rt_port = free_port(), free_port(), free_port()
+        moto = self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)])
+        parsec = self.spawn("parsec", [sys.executable, str(ROOT / "local" / "parsec_standin.py"), str(self.parsec_port)],
+                            env={**os.environ, "STANDIN_KEYS": DEMO_KEY})
+        emulator = self.spawn("runtime-api", ["cargo", "lambda", "watch", "--only-lambda-apis",
+                                              "-A", "127.0.0.1", "-P", str(self.rt_port)])
+        wait_for_port(self.moto_port, "moto_server", moto)
+        wait_for_port(self.parsec_port, "the Parsec stand-in", parsec)
+        wait_for_port(self.rt_port, "cargo lambda's Runtime API", emulator, timeout=60)
+        self.seed_secret()
+        return self
+
+    def seed_secret(self):
+        body = json.dumps({"Name": SECRET_ID, "SecretString": json.dumps({"api_key": DEMO_KEY})}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.moto_port}/", data=body, method="POST",
+            headers={"X-Amz-Target": "secretsmanager.CreateSecret", "Content-Type": "application/x-amz-json-1.1",
+                     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def function_env(self, overrides=None):
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            **FAKE_AWS,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.moto_port}",
+            "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.rt_port}/.rt",
+            "AWS_LAMBDA_FUNCTION_NAME": "_",
+            "AWS_LAMBDA_FUNCTION_VERSION": "1",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "PARSEC_SECRET_ID": SECRET_ID,
+            "PARSEC_API_URL": f"http://127.0.0.1:{self.parsec_port}",
+            "AWS_LAMBDA_LOG_LEVEL": "trace",
+        }
+        env.update(overrides or {})
+        return env
+
+    def start_function(self, overrides=None, name="function"):
+        name = f"{name}-{len(self.procs)}"
+        """(Re)starts the function binary with the given configuration."""
+        self.stop_function()
+        self.function_log = self.log_dir / f"{name}.log"
+        self.function = self.spawn(name, [str(self.binary)], env=self.function_env(overrides))
+        time.sleep(0.3)
+        if self.function.poll() is not None:
+            raise RuntimeError(f"the function exited at start-up:\n{self.function_log.read_text(errors='replace')}")
+
+    def stop_function(self):
+        if self.function and self.function.poll() is None:
+            self.function.terminate()
+            self.function.wait(timeout=10)
+        self.function = None
+
+    def invoke(self, event_path):
+        """Sends one event through `cargo lambda invoke`; returns the API Gateway response."""
+        out = subprocess.run(
+            ["cargo", "lambda", "invoke", "-A", "127.0.0.1", "-P", str(self.rt_port), "--data-file", str(event_path)],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        if out.returncode != 0:
+            raise RuntimeError(f"invoke failed for {event_path}: {out.stderr.strip() or out.stdout.strip()}")
+        return json.loads(out.stdout)
+
+    def parsec_stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.parsec_port}/_stats", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextmanager
+def running_stack(binary, log_dir):
+    stack = Stack(binary, log_dir)
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
