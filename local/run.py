@@ -81,6 +81,17 @@ def main():
                     print(f"       {p}")
                 passed, failed = (passed + 1, failed) if not problems else (passed, failed + 1)
             stack.stop_function()
+        if args.check:
+            for variable, value in [("PARSEC_TIMEOUT_MS", "soon"), ("PARSEC_API_URL", "http://parsec.example.com"),
+                                    ("PARSEC_SECRET_ID", "")]:
+                code, output = stack.start_up_failure({variable: value})
+                lines = [line for line in output.splitlines() if line.strip()]
+                if code != 0 and len(lines) == 1 and variable in lines[0]:
+                    passed += 1
+                    print(f"  ok   bad {variable} stops start-up: {lines[0].strip()}")
+                else:
+                    failed += 1
+                    print(f"  FAIL bad {variable}: exit {code}, output {output!r}")
         stats = stack.parsec_stats()
         print(f"\nParsec stand-in: {stats['requests']} requests on {stats['connections']} connection(s)")
         function_logs = "".join(p.read_text(errors="replace") for p in Path(logs).glob("function*.log"))

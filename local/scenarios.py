@@ -34,4 +34,23 @@ SCENARIOS = [
     ("claim mode, REQUIRED_SCOPE=parsec/admin", {"REQUIRED_SCOPE": "parsec/admin"}, [
         ("http-api-jwt.json", 403, "forbidden"),
     ]),
+    ("a plain-string secret is the key itself", {"PARSEC_SECRET_ID": "parsec/plain-string-key"}, [
+        ("http-api-jwt.json", 201, None),
+    ]),
+    ("a secret without the api_key field", {"PARSEC_SECRET_ID": "parsec/no-key-field"}, [
+        ("http-api-jwt.json", 500, "misconfigured"),
+    ]),
+    ("a secret that does not exist", {"PARSEC_SECRET_ID": "parsec/does-not-exist"}, [
+        ("http-api-jwt.json", 500, "misconfigured"),
+        ("http-api-no-authorizer.json", 401, "unauthenticated"),
+    ]),
+    ("a key Parsec rejects (same version on refetch)", {"PARSEC_SECRET_ID": "parsec/revoked-key"}, [
+        ("http-api-jwt.json", 502, "upstream_auth_failed"),
+    ]),
+    ("Secrets Manager unreachable at cold start", {"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1"}, [
+        ("http-api-jwt.json", 503, "secret_unavailable"),
+    ]),
+    ("Parsec unreachable", {"PARSEC_API_URL": "http://127.0.0.1:1"}, [
+        ("http-api-jwt.json", 502, "upstream_unreachable"),
+    ]),
 ]

@@ -22,6 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ID = "parsec/enterprise-api-key"
 DEMO_KEY = "demo-enterprise-key-0123456789abcdef"
+# The demo secret and a few broken ones, for the end-to-end fault scenarios.
+SEEDED_SECRETS = {
+    SECRET_ID: json.dumps({"api_key": DEMO_KEY}),
+    "parsec/plain-string-key": DEMO_KEY,
+    "parsec/no-key-field": json.dumps({"key": DEMO_KEY}),
+    "parsec/revoked-key": json.dumps({"api_key": "revoked-key-0000"}),
+}
 FAKE_AWS = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -79,7 +86,11 @@ class Stack:
         return self
 
     def seed_secret(self):
-        body = json.dumps({"Name": SECRET_ID, "SecretString": json.dumps({"api_key": DEMO_KEY})}).encode()
+        for name, value in SEEDED_SECRETS.items():
+            self.put_secret(name, value)
+
+    def put_secret(self, name, value):
+        body = json.dumps({"Name": name, "SecretString": value}).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.moto_port}/", data=body, method="POST",
             headers={"X-Amz-Target": "secretsmanager.CreateSecret", "Content-Type": "application/x-amz-json-1.1",
@@ -112,6 +123,12 @@ class Stack:
         time.sleep(0.3)
         if self.function.poll() is not None:
             raise RuntimeError(f"the function exited at start-up:\n{self.function_log.read_text(errors='replace')}")
+
+    def start_up_failure(self, overrides):
+        """Runs the binary with a bad configuration; returns (exit code, its output)."""
+        proc = subprocess.run([str(self.binary)], env=self.function_env(overrides), capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout + proc.stderr
 
     def stop_function(self):
         if self.function and self.function.poll() is None:

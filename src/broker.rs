@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::error::BrokerError;
 use crate::external_id::ExternalId;
 use crate::key_cache::KeyCache;
+use crate::metrics::{MetricsSink, RequestMetrics};
 use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
 use crate::policy::Policy;
 use crate::secret::{SecretError, SecretSource};
@@ -19,6 +20,7 @@ pub struct Broker<S, P> {
     keys: KeyCache<S>,
     parsec: P,
     parsec_timeout: Duration,
+    metrics: MetricsSink,
 }
 
 /// What the upstream exchange looked like, for the audit log.
@@ -42,7 +44,25 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
             keys: KeyCache::new(secrets, config.secret_cache_ttl),
             parsec,
             parsec_timeout: config.parsec_timeout,
+            metrics: MetricsSink::Off,
         }
+    }
+
+    /// Sends per-request metrics to `sink` (stdout in production).
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = sink;
+        self
+    }
+
+    /// Records one request's metrics: its outcome, its upstream latency and
+    /// the secret fetches made since the last request.
+    pub fn record_metrics(&self, error_code: Option<&str>, trace: &UpstreamTrace) {
+        self.metrics.record(&RequestMetrics {
+            created: error_code.is_none(),
+            error_code,
+            upstream_latency: trace.latency,
+            secret_fetches: self.keys.take_fetch_count(),
+        });
     }
 
     pub fn policy(&self) -> &Policy {

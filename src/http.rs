@@ -35,8 +35,9 @@ pub async fn handle<S: SecretSource, P: SessionMinter>(
         }
         Err(e) => response::error(e, &audit.request_id),
     };
-    let outcome = result.as_ref().map_or_else(|e| e.code(), |_| "created");
-    audit.emit(outcome, response.status());
+    let error_code = result.as_ref().err().map(BrokerError::code);
+    audit.emit(error_code.unwrap_or("created"), response.status());
+    broker.record_metrics(error_code, &audit.upstream);
     response
 }
 
@@ -103,7 +104,9 @@ pub async fn serve<S: SecretSource, P: SessionMinter>(
         Err(()) => {
             let err = BrokerError::Internal;
             let response = response::error(&err, &id);
-            Audit::new(id).emit(err.code(), response.status());
+            let audit = Audit::new(id);
+            audit.emit(err.code(), response.status());
+            broker.record_metrics(Some(err.code()), &audit.upstream);
             response
         }
     }

@@ -3,6 +3,7 @@
 //! Secrets Manager failures. One fetch at a time, however many invocations
 //! run concurrently.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub struct KeyCache<S> {
     ttl: Duration,
     entry: RwLock<Option<Entry>>,
     fetching: Mutex<()>,
+    fetches: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -26,13 +28,19 @@ struct Entry {
 
 impl<S: SecretSource> KeyCache<S> {
     pub fn new(source: S, ttl: Duration) -> Self {
-        KeyCache { source, ttl, entry: RwLock::new(None), fetching: Mutex::new(()) }
+        KeyCache {
+            source,
+            ttl,
+            entry: RwLock::new(None),
+            fetching: Mutex::new(()),
+            fetches: AtomicU64::new(0),
+        }
     }
 
     /// The Init-time fetch. A failure is logged, not fatal: requests retry it.
     pub async fn prime(&self) -> Result<(), SecretError> {
         let _guard = self.fetching.lock().await;
-        let fetched = self.source.fetch().await;
+        let fetched = self.fetch().await;
         self.record(fetched).map(drop)
     }
 
@@ -47,7 +55,7 @@ impl<S: SecretSource> KeyCache<S> {
             if let Some(key) = self.fresh() {
                 return Ok(key); // another invocation refreshed it while we waited
             }
-            self.record(self.source.fetch().await)
+            self.record(self.fetch().await)
         };
         let result = timeout_at(deadline, attempt)
             .await
@@ -76,7 +84,7 @@ impl<S: SecretSource> KeyCache<S> {
             if let Some(current) = self.cached().filter(|c| c.version != rejected.version) {
                 return Some(current); // already rotated by a concurrent invocation
             }
-            match self.record(self.source.fetch().await) {
+            match self.record(self.fetch().await) {
                 Ok(fresh) if fresh.version != rejected.version => Some(fresh),
                 Ok(_) => None,
                 Err(e) => {
@@ -86,6 +94,16 @@ impl<S: SecretSource> KeyCache<S> {
             }
         };
         timeout_at(deadline, attempt).await.ok().flatten()
+    }
+
+    /// Fetches made since the last call (for the `SecretFetches` metric).
+    pub fn take_fetch_count(&self) -> u64 {
+        self.fetches.swap(0, Ordering::Relaxed)
+    }
+
+    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.source.fetch().await
     }
 
     /// Stores a successful fetch; forgets the key when the secret became unusable.

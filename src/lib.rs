@@ -12,6 +12,7 @@ pub mod error;
 pub mod external_id;
 pub mod http;
 pub mod key_cache;
+pub mod metrics;
 pub mod panic_guard;
 pub mod parsec;
 pub mod parsec_client;

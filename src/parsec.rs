@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -84,6 +85,18 @@ pub trait SessionMinter: Send + Sync + 'static {
         external_id: &ExternalId,
         deadline: Instant,
     ) -> impl Future<Output = Result<Minted, UpstreamError>> + Send;
+}
+
+/// A shared minter is a minter: lets tests keep a handle on their fake.
+impl<T: SessionMinter> SessionMinter for Arc<T> {
+    fn create_session(
+        &self,
+        key: &ApiKey,
+        external_id: &ExternalId,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Minted, UpstreamError>> + Send {
+        T::create_session(self, key, external_id, deadline)
+    }
 }
 
 #[cfg(test)]

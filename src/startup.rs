@@ -8,6 +8,7 @@ use aws_config::BehaviorVersion;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::metrics::MetricsSink;
 use crate::parsec_client::ParsecClient;
 use crate::secrets_manager::SecretsManagerSource;
 
@@ -29,7 +30,7 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
     let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
-    let broker = Broker::new(config, secrets, parsec);
+    let broker = Broker::new(config, secrets, parsec).with_metrics(MetricsSink::Stdout);
     broker.prime().await;
     Ok(broker)
 }

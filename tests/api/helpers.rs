@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use session_broker::broker::Broker;
 use session_broker::config::Config;
 use session_broker::http::serve;
+use session_broker::metrics::MetricsSink;
 use session_broker::parsec_client::ParsecClient;
 use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
 use session_broker::telemetry;
@@ -163,6 +164,7 @@ pub struct TestApp {
     pub parsec: MockServer,
     pub behaviour: Arc<ParsecBehaviour>,
     pub logs: LogBuffer,
+    pub metrics: Arc<Mutex<Vec<String>>>,
     authorization_values: Mutex<Vec<String>>,
     _log_guard: tracing::dispatcher::DefaultGuard,
 }
@@ -224,13 +226,16 @@ impl TestApp {
             fetches: AtomicUsize::new(0),
         });
         let client = ParsecClient::new(config.sessions_url.clone()).unwrap();
-        let broker = Broker::new(&config, secrets.clone(), client);
+        let metrics = Arc::new(Mutex::new(Vec::new()));
+        let broker =
+            Broker::new(&config, secrets.clone(), client).with_metrics(MetricsSink::Memory(metrics.clone()));
         TestApp {
             broker,
             secrets,
             parsec,
             behaviour,
             logs,
+            metrics,
             authorization_values: Mutex::new(Vec::new()),
             _log_guard: log_guard,
         }
@@ -264,6 +269,11 @@ impl TestApp {
         self.parsec.received_requests().await.map(|r| r.len()).unwrap_or(0)
     }
 
+    /// The EMF documents written so far, parsed.
+    pub fn metric_documents(&self) -> Vec<Value> {
+        self.metrics.lock().unwrap().iter().map(|d| serde_json::from_str(d).unwrap()).collect()
+    }
+
     /// The values this test must never have logged.
     pub fn secrets_to_hide(&self) -> Vec<String> {
         let mut all = vec![KEY_V1.to_owned(), KEY_V2.to_owned()];
@@ -283,8 +293,9 @@ impl Drop for TestApp {
             return;
         }
         let logs = self.logs.text();
-        let found = leaked(&logs, self.secrets_to_hide().iter().map(String::as_str));
-        assert!(found.is_empty(), "secrets leaked into the logs: {found:?}\n{logs}");
+        let metrics = self.metrics.lock().unwrap().join("\n");
+        let found = leaked(&format!("{logs}\n{metrics}"), self.secrets_to_hide().iter().map(String::as_str));
+        assert!(found.is_empty(), "secrets leaked into the logs or metrics: {found:?}\n{logs}");
     }
 }
 

@@ -83,3 +83,22 @@ async fn nothing_secret_is_logged_at_trace_level_in_either_format() {
         assert!(app.behaviour.issued.lock().unwrap().len() >= 5);
     }
 }
+
+#[tokio::test]
+async fn each_request_writes_one_emf_document_with_outcome_latency_and_secret_fetches() {
+    let app = TestApp::spawn().await.init().await;
+    assert_created(&app.send(event("http-api-jwt.json")).await);
+    assert_created(&app.send(event("http-api-jwt.json")).await);
+    assert_error(&app.send(event("http-api-no-authorizer.json")).await, 401, "unauthenticated");
+    let docs = app.metric_documents();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[0]["SessionsCreated"], 1);
+    assert_eq!(docs[0]["SecretFetches"], 1, "the Init fetch is counted once");
+    assert!(docs[0]["UpstreamLatency"].as_f64().unwrap() > 0.0);
+    assert_eq!(docs[1]["SecretFetches"], 0, "within the TTL nothing is fetched");
+    assert_eq!(docs[2]["SessionsCreated"], 0);
+    assert_eq!(docs[2]["ErrorCode"], "unauthenticated");
+    assert_eq!(docs[2]["Errors"], 1);
+    assert!(docs[2].get("UpstreamLatency").is_none());
+    assert_eq!(docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ParsecSessionBroker");
+}

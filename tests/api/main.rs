@@ -5,6 +5,7 @@
 mod helpers;
 mod identity;
 mod logs;
+mod properties;
 mod requests;
 mod secrets;
 mod upstream;

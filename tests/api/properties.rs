@@ -1,0 +1,250 @@
+//! Property tests of everything that reads input: for any body, header and
+//! authorizer context the function answers a success or a documented 4xx,
+//! never a 5xx and never a panic; and a session is only ever for the caller.
+
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use session_broker::body;
+use session_broker::broker::Broker;
+use session_broker::config::Config;
+use session_broker::external_id::ExternalId;
+use session_broker::http::serve;
+use session_broker::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
+use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
+use tokio::time::Instant;
+
+use crate::helpers::now_epoch;
+
+struct AlwaysKey;
+
+impl SecretSource for AlwaysKey {
+    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+        Ok(VersionedKey { key: ApiKey::new("k").unwrap(), version: "v".into() })
+    }
+}
+
+/// A Parsec that always succeeds and remembers whom each session was for.
+#[derive(Default)]
+struct RecordingParsec(Mutex<Vec<String>>);
+
+impl SessionMinter for RecordingParsec {
+    async fn create_session(&self, _: &ApiKey, id: &ExternalId, _: Instant) -> Result<Minted, UpstreamError> {
+        self.0.lock().unwrap().push(id.as_str().to_owned());
+        Ok(Minted {
+            session: Session { id: SessionId::new("s".repeat(64)), expires_at: now_epoch() + 60 },
+            status: 201,
+        })
+    }
+}
+
+fn broker(mode: &str) -> (Broker<AlwaysKey, Arc<RecordingParsec>>, Arc<RecordingParsec>) {
+    let config = Config::from_lookup(|name| match name {
+        "PARSEC_SECRET_ID" => Some("s".into()),
+        "PARSEC_API_URL" => Some("http://127.0.0.1:9".into()),
+        "EXTERNAL_ID_SOURCE" => Some(mode.into()),
+        _ => None,
+    })
+    .unwrap();
+    let parsec = Arc::new(RecordingParsec::default());
+    (Broker::new(&config, AlwaysKey, parsec.clone()), parsec)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// JSON values of every kind, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        ".{0,80}".prop_map(Value::String),
+        Just(json!("user-42")),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_:]{1,12}|sub|scope|scp|claims|principalId", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn any_authorizer_v2() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any_json(),
+        prop::collection::btree_map("sub|scope|scp|[a-z]{1,8}", ".{0,70}", 0..5)
+            .prop_map(|claims| json!({"jwt": {"claims": claims, "scopes": null}})),
+        any_json().prop_map(|lambda| json!({"lambda": lambda})),
+        prop::collection::btree_map("userArn|callerId|accountId|userId|principalOrgId", ".{0,40}", 0..5)
+            .prop_map(|iam| json!({"iam": iam})),
+    ]
+}
+
+fn any_body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        ".{0,200}",
+        any_json().prop_map(|v| v.to_string()),
+        ".{0,70}".prop_map(|id| json!({"external_id": id}).to_string()),
+        (".{0,10}", any_json()).prop_map(|(k, v)| format!(r#"{{"external_id":"user-42","{k}":{v}}}"#)),
+        (0usize..6000).prop_map(|n| format!(r#"{{"external_id":"{}"}}"#, "a".repeat(n))),
+    ]
+}
+
+fn any_content_type() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("application/json".to_owned())),
+        Just(Some("Application/JSON; charset=utf-8".to_owned())),
+        "[ -~]{0,40}".prop_map(Some),
+    ]
+}
+
+fn http_api_event(
+    method: &str,
+    authorizer: Value,
+    body: &str,
+    content_type: Option<String>,
+    b64: bool,
+) -> Value {
+    use base64::Engine;
+    let mut headers = Map::new();
+    if let Some(ct) = content_type {
+        headers.insert("content-type".into(), json!(ct));
+    }
+    let body = if b64 { base64::engine::general_purpose::STANDARD.encode(body) } else { body.to_owned() };
+    json!({
+        "version": "2.0", "routeKey": "POST /sessions", "rawPath": "/sessions", "rawQueryString": "",
+        "headers": headers, "body": body, "isBase64Encoded": b64,
+        "requestContext": {
+            "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r",
+            "routeKey": "POST /sessions", "stage": "$default", "time": "t", "timeEpoch": 0,
+            "http": {"method": method, "path": "/sessions", "protocol": "HTTP/1.1", "sourceIp": "1.1.1.1", "userAgent": "p"},
+            "authorizer": authorizer
+        }
+    })
+}
+
+fn rest_event(authorizer: Value, identity: Value, body: &str, content_type: Option<String>) -> Value {
+    let mut headers = Map::new();
+    if let Some(ct) = content_type {
+        headers.insert("Content-Type".into(), json!(ct));
+    }
+    json!({
+        "resource": "/sessions", "path": "/sessions", "httpMethod": "POST", "headers": headers,
+        "multiValueHeaders": {}, "body": body, "isBase64Encoded": false,
+        "requestContext": {"accountId": "1", "resourceId": "r", "stage": "Prod", "requestId": "r",
+            "identity": identity, "resourcePath": "/sessions", "httpMethod": "POST", "apiId": "a",
+            "authorizer": authorizer}
+    })
+}
+
+const DOCUMENTED_4XX: [u16; 6] = [400, 401, 403, 405, 413, 415];
+
+/// Sends `event` (if lambda_http can read it at all) and checks the answer.
+fn check(mode: &str, event: Value) -> Result<(), TestCaseError> {
+    let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
+        return Ok(()); // never reaches the handler
+    };
+    let (broker, parsec) = broker(mode);
+    let response = runtime().block_on(serve(&broker, request));
+    let status = response.status().as_u16();
+    prop_assert!(status == 201 || DOCUMENTED_4XX.contains(&status), "status {status} for {event}");
+    let issued = parsec.0.lock().unwrap().clone();
+    prop_assert_eq!(issued.len(), usize::from(status == 201));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn body_parsing_never_panics_and_only_answers_documented_client_errors(
+        body in prop::collection::vec(any::<u8>(), 0..5000),
+        content_type in any_content_type(),
+    ) {
+        if let Err(e) = body::parse(content_type.as_deref().map(str::as_bytes), &body) {
+            prop_assert!([400, 413, 415].contains(&e.status().as_u16()), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn external_id_accepts_exactly_the_contracts_strings(id in ".{0,70}|[\\x00-\\x7f]{0,70}") {
+        let expected = (1..=63).contains(&id.len()) && !id.chars().any(char::is_control);
+        prop_assert_eq!(ExternalId::parse(&id).is_ok(), expected);
+    }
+
+    #[test]
+    fn any_http_api_event_gets_a_session_or_a_documented_4xx(
+        method in "POST|GET|PUT|OPTIONS|[A-Z]{1,7}",
+        authorizer in any_authorizer_v2(),
+        body in any_body(),
+        content_type in any_content_type(),
+        b64 in any::<bool>(),
+        mode in "claim|body",
+    ) {
+        check(&mode, http_api_event(&method, authorizer, &body, content_type, b64))?;
+    }
+
+    #[test]
+    fn any_rest_event_gets_a_session_or_a_documented_4xx(
+        authorizer in any_json(),
+        user_arn in prop::option::of(".{0,40}"),
+        body in any_body(),
+        content_type in any_content_type(),
+        mode in "claim|body",
+    ) {
+        check(&mode, rest_event(authorizer, json!({"userArn": user_arn, "caller": "c"}), &body, content_type))?;
+    }
+
+    #[test]
+    fn in_claim_mode_a_session_is_only_ever_for_the_callers_own_sub(
+        sub in ".{0,70}",
+        requested in prop::option::of(".{0,70}"),
+    ) {
+        let body = requested.as_ref().map(|r| json!({"external_id": r}).to_string()).unwrap_or_default();
+        let event = http_api_event("POST", json!({"jwt": {"claims": {"sub": sub}, "scopes": null}}), &body,
+            Some("application/json".into()), false);
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (broker, parsec) = broker("claim");
+        let status = runtime().block_on(serve(&broker, request)).status().as_u16();
+        let issued = parsec.0.lock().unwrap().clone();
+        if status == 201 {
+            prop_assert_eq!(issued, vec![sub.clone()]);
+            prop_assert!(requested.is_none_or(|r| r == sub));
+        } else {
+            prop_assert!(issued.is_empty());
+            prop_assert!(DOCUMENTED_4XX.contains(&status));
+        }
+    }
+}
+
+/// A Parsec adapter that panics: the bug the guard exists for.
+struct PanickingParsec;
+
+impl SessionMinter for PanickingParsec {
+    async fn create_session(&self, _: &ApiKey, _: &ExternalId, _: Instant) -> Result<Minted, UpstreamError> {
+        panic!("a bug on the request path")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_on_the_request_path_still_answers_the_contracts_500() {
+    let config = Config::from_lookup(|n| (n == "PARSEC_SECRET_ID").then(|| "s".to_owned())).unwrap();
+    let broker = Broker::new(&config, AlwaysKey, PanickingParsec);
+    let response = serve(&broker, crate::helpers::event("http-api-jwt.json")).await;
+    assert_eq!(response.status(), 500);
+    crate::helpers::assert_contract_headers(response.headers());
+    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["error"]["code"], "internal_error");
+    assert_eq!(body["error"]["request_id"], "JKJaXmPLvHcESHA=");
+    // The process lives on: the same broker answers the next request.
+    let again = serve(&broker, crate::helpers::event("http-api-no-authorizer.json")).await;
+    assert_eq!(again.status(), 401);
+}
