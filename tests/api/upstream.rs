@@ -224,13 +224,39 @@ async fn no_answer_within_the_budget_is_504_upstream_timeout() {
 async fn the_budget_is_cut_to_the_invocations_remaining_time_minus_500_ms() {
     let app = TestApp::spawn().await.init().await; // PARSEC_TIMEOUT_MS = 5000
     parsec_answers(&app, ResponseTemplate::new(201).set_delay(Duration::from_secs(10))).await;
+    let started = Instant::now();
+    let response = app.send(with_deadline(event("http-api-jwt.json"), 1500)).await;
+    let took = started.elapsed();
+    assert_error(&response, 504, "upstream_timeout");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test]
+async fn with_a_3_second_deadline_and_a_parsec_that_never_answers_504_comes_before_the_deadline_every_time() {
+    let port = hanging_server().await;
+    let url = format!("http://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&[("PARSEC_API_URL", &url), ("PARSEC_TIMEOUT_MS", "60000")]).await.init().await;
     for _ in 0..3 {
         let started = Instant::now();
-        let response = app.send(with_deadline(event("http-api-jwt.json"), 1500)).await;
+        let response = app.send(with_deadline(event("http-api-jwt.json"), 3000)).await;
         let took = started.elapsed();
         assert_error(&response, 504, "upstream_timeout");
-        assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1500), "{took:?}");
+        assert!(took >= Duration::from_millis(2400) && took < Duration::from_millis(2800), "{took:?}");
     }
+}
+
+/// A TCP server on 127.0.0.1 that accepts, reads, and never answers.
+async fn hanging_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let Ok((socket, _)) = listener.accept().await else { return };
+            held.push(socket); // kept open, silent, until the test ends
+        }
+    });
+    port
 }
 
 #[tokio::test]
