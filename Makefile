@@ -62,6 +62,14 @@ deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)
 	$(BIN)/sam build
 	$(BIN)/sam deploy
 
+bench: $(TOOLS) ## Measure Init, warm latency, footprint and concurrency against an empty function (bench-results/)
+	rustup target add aarch64-unknown-linux-gnu
+	cargo build --release --workspace --bins
+	cargo lambda build --release --arm64 --bin bootstrap
+	$(PYTHON) -c "import zipfile; z = zipfile.ZipFile('target/lambda/bootstrap/bootstrap-arm64.zip', 'w', zipfile.ZIP_DEFLATED); z.write('target/lambda/bootstrap/bootstrap', 'bootstrap'); z.close()"
+	./target/release/bench-harness target/release/bootstrap target/release/empty-baseline events/http-api-jwt.json \
+		bench-results target/lambda/bootstrap/bootstrap target/lambda/bootstrap/bootstrap-arm64.zip
+
 clean: ## Remove build output and the tool environment
 	cargo clean
 	rm -rf $(VENV) .aws-sam

@@ -69,9 +69,11 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
         &self.policy
     }
 
-    /// Fetches the key during Init, so the first request does not wait for it.
+    /// Fetches the key and opens the Parsec connection during Init, at the
+    /// same time, so the first request waits for neither.
     pub async fn prime(&self) {
-        match self.keys.prime().await {
+        let (fetched, ()) = tokio::join!(self.keys.prime(), self.parsec.warm_up());
+        match fetched {
             Ok(()) => tracing::debug!("API key fetched during Init"),
             Err(e) => {
                 tracing::warn!(reason = %e, "could not fetch the API key during Init; requests will retry")

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod external_id;
 pub mod http;
+pub mod http_client;
 pub mod key_cache;
 pub mod metrics;
 pub mod panic_guard;

@@ -85,6 +85,12 @@ pub trait SessionMinter: Send + Sync + 'static {
         external_id: &ExternalId,
         deadline: Instant,
     ) -> impl Future<Output = Result<Minted, UpstreamError>> + Send;
+
+    /// Opens the connection ahead of the first request (during Init), without
+    /// creating a session. Best effort: failures are ignored.
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// A shared minter is a minter: lets tests keep a handle on their fake.
@@ -96,6 +102,10 @@ impl<T: SessionMinter> SessionMinter for Arc<T> {
         deadline: Instant,
     ) -> impl Future<Output = Result<Minted, UpstreamError>> + Send {
         T::create_session(self, key, external_id, deadline)
+    }
+
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        T::warm_up(self)
     }
 }
 

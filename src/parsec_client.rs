@@ -1,10 +1,10 @@
 //! The [`SessionMinter`] that talks HTTP to Parsec: one shared client, no
 //! redirects, a bounded body, and one retry only for a failed connect.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{redirect, Client, Response, StatusCode, Url};
+use reqwest::{Client, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout_at, Instant};
 
@@ -38,15 +38,9 @@ struct WireSession {
 }
 
 impl ParsecClient {
-    pub fn new(sessions_url: Url) -> Result<Self, reqwest::Error> {
-        let http = Client::builder()
-            .redirect(redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("parsec-session-broker/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_keepalive(Duration::from_secs(15))
-            .build()?;
-        Ok(ParsecClient { http, sessions_url })
+    /// `http` must not follow redirects: see [`crate::http_client::build`].
+    pub fn new(http: Client, sessions_url: Url) -> Self {
+        ParsecClient { http, sessions_url }
     }
 
     async fn post_once(&self, key: &ApiKey, body: &[u8]) -> Result<Minted, Attempt> {
@@ -97,7 +91,23 @@ impl SessionMinter for ParsecClient {
         };
         timeout_at(deadline, exchange).await.unwrap_or(Err(UpstreamError::Timeout))
     }
+
+    /// `GET` the API's root: it creates nothing, and leaves a connection (TCP
+    /// and TLS done) in the pool for the first session request.
+    async fn warm_up(&self) {
+        let mut root = self.sessions_url.clone();
+        root.set_path("/");
+        let request = async {
+            if let Ok(response) = self.http.get(root).send().await {
+                let _ = read_bounded(response).await; // drain, so the connection is reusable
+            }
+        };
+        let _ = tokio::time::timeout(WARM_UP_BUDGET, request).await;
+    }
 }
+
+/// How long Init may spend opening the Parsec connection.
+const WARM_UP_BUDGET: std::time::Duration = std::time::Duration::from_millis(1000);
 
 async fn interpret(response: Response) -> Result<Minted, UpstreamError> {
     let status = response.status();

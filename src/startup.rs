@@ -8,17 +8,21 @@ use aws_config::BehaviorVersion;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::http_client;
 use crate::metrics::MetricsSink;
 use crate::parsec_client::ParsecClient;
 use crate::secrets_manager::SecretsManagerSource;
 
 pub type LiveBroker = Broker<SecretsManagerSource, ParsecClient>;
 
-/// The clients and the primed key cache. Fails only if the HTTP client cannot
-/// be built; a failed secret fetch is left for requests to retry.
+/// The shared HTTP client, the SDK client on top of it, and the primed key
+/// cache. Fails only if the HTTP client cannot be built; a failed secret fetch
+/// is left for requests to retry.
 pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
-    let parsec = ParsecClient::new(config.sessions_url.clone())?;
+    let http = http_client::build()?;
+    let parsec = ParsecClient::new(http.clone(), config.sessions_url.clone());
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client::for_sdk(http))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))

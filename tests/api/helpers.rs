@@ -225,7 +225,8 @@ impl TestApp {
             steady: Mutex::new(versioned(KEY_V1, "v1")),
             fetches: AtomicUsize::new(0),
         });
-        let client = ParsecClient::new(config.sessions_url.clone()).unwrap();
+        let client =
+            ParsecClient::new(session_broker::http_client::build().unwrap(), config.sessions_url.clone());
         let metrics = Arc::new(Mutex::new(Vec::new()));
         let broker =
             Broker::new(&config, secrets.clone(), client).with_metrics(MetricsSink::Memory(metrics.clone()));
@@ -265,8 +266,16 @@ impl TestApp {
         TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
     }
 
+    /// The session requests Parsec received (Init's warm-up `GET /` excluded).
+    pub async fn session_requests(&self) -> Vec<wiremock::Request> {
+        let all = self.parsec.received_requests().await.unwrap_or_default();
+        all.into_iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/enterprise/sessions")
+            .collect()
+    }
+
     pub async fn parsec_calls(&self) -> usize {
-        self.parsec.received_requests().await.map(|r| r.len()).unwrap_or(0)
+        self.session_requests().await.len()
     }
 
     /// The EMF documents written so far, parsed.

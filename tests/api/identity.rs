@@ -6,7 +6,7 @@ use crate::helpers::*;
 
 /// The body Parsec received for the only session created in this test.
 async fn parsec_external_id(app: &TestApp) -> String {
-    let requests = app.parsec.received_requests().await.unwrap();
+    let requests = app.session_requests().await;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].headers.get("x-api-key").unwrap(), KEY_V1);
     let body: Value = serde_json::from_slice(&requests[0].body).unwrap();

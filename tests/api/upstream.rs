@@ -41,7 +41,7 @@ fn session_body(id: Value, expires_at: Value) -> Value {
 async fn parsec_receives_the_key_header_and_exactly_the_external_id() {
     let app = TestApp::spawn().await.init().await;
     assert_created(&app.send(event("http-api-jwt.json")).await);
-    let requests = app.parsec.received_requests().await.unwrap();
+    let requests = app.session_requests().await;
     let request = &requests[0];
     assert_eq!(request.url.path(), "/enterprise/sessions");
     assert_eq!(request.headers.get("x-api-key").unwrap(), KEY_V1);
@@ -91,7 +91,7 @@ async fn a_rotated_key_is_fetched_at_once_and_tried_once_more() {
     app.secrets.set(versioned(KEY_V2, "v2"));
     let response = app.send(event("http-api-jwt.json")).await;
     assert_created(&response);
-    let requests = app.parsec.received_requests().await.unwrap();
+    let requests = app.session_requests().await;
     let keys: Vec<&str> =
         requests.iter().map(|r| r.headers.get("x-api-key").unwrap().to_str().unwrap()).collect();
     assert_eq!(keys, [KEY_V1, KEY_V2]);
@@ -235,7 +235,8 @@ async fn the_budget_is_cut_to_the_invocations_remaining_time_minus_500_ms() {
 async fn with_a_3_second_deadline_and_a_parsec_that_never_answers_504_comes_before_the_deadline_every_time() {
     let port = hanging_server().await;
     let url = format!("http://127.0.0.1:{port}");
-    let app = TestApp::spawn_with(&[("PARSEC_API_URL", &url), ("PARSEC_TIMEOUT_MS", "60000")]).await.init().await;
+    let app =
+        TestApp::spawn_with(&[("PARSEC_API_URL", &url), ("PARSEC_TIMEOUT_MS", "60000")]).await.init().await;
     for _ in 0..3 {
         let started = Instant::now();
         let response = app.send(with_deadline(event("http-api-jwt.json"), 3000)).await;
@@ -294,8 +295,9 @@ async fn a_connection_reset_before_an_answer_is_502_upstream_unreachable_and_not
     let (port, accepted) = closing_server(true).await;
     let url = format!("http://127.0.0.1:{port}");
     let app = TestApp::spawn_with(&[("PARSEC_API_URL", &url)]).await.init().await;
+    let after_init = accepted.load(Ordering::SeqCst); // Init's warm-up connection
     assert_error(&app.send(event("http-api-jwt.json")).await, 502, "upstream_unreachable");
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(accepted.load(Ordering::SeqCst) - after_init, 1);
 }
 
 #[tokio::test]
@@ -305,8 +307,9 @@ async fn a_failed_connect_is_retried_once_then_502_upstream_unreachable() {
     let (port, accepted) = closing_server(false).await;
     let url = format!("https://127.0.0.1:{port}");
     let app = TestApp::spawn_with(&[("PARSEC_API_URL", &url)]).await.init().await;
+    let after_init = accepted.load(Ordering::SeqCst); // Init's warm-up connection
     assert_error(&app.send(event("http-api-jwt.json")).await, 502, "upstream_unreachable");
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(accepted.load(Ordering::SeqCst) - after_init, 2);
 }
 
 #[tokio::test]
@@ -339,4 +342,15 @@ async fn a_deadline_that_is_not_epoch_milliseconds_leaves_only_the_parsec_budget
     ctx.deadline = 600_000; // what cargo lambda's emulator sends
     use lambda_http::RequestExt;
     assert_created(&app.send(event("http-api-jwt.json").with_lambda_context(ctx)).await);
+}
+
+#[tokio::test]
+async fn init_opens_the_parsec_connection_without_creating_a_session() {
+    let app = TestApp::spawn().await.init().await;
+    let requests = app.parsec.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method.as_str(), "GET");
+    assert_eq!(requests[0].url.path(), "/");
+    assert!(requests[0].headers.get("x-api-key").is_none(), "the warm-up carries no key");
+    assert_eq!(app.parsec_calls().await, 0);
 }

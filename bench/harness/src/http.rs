@@ -1,0 +1,144 @@
+//! A minimal HTTP/1.1 server for the stand-ins and the Runtime API emulator:
+//! keep-alive, Content-Length bodies, one handler per server. Loopback only.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, body: String) -> Self {
+        Response {
+            status,
+            headers: vec![("Content-Type", "application/json".into())],
+            body: body.into_bytes(),
+        }
+    }
+}
+
+/// A running server: its port, and the tasks of its open connections (so a
+/// test can drop them all, as a server closing idle keep-alive connections).
+pub struct Server {
+    pub port: u16,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Server {
+    pub async fn drop_connections(&self) {
+        for task in self.connections.lock().await.drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub async fn serve<H, F>(handler: H) -> Server
+where
+    H: Fn(Request) -> F + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+    let port = listener.local_addr().unwrap().port();
+    let handler = Arc::new(handler);
+    let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (conns, count) = (connections.clone(), accepted.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let handler = handler.clone();
+            let task = tokio::spawn(async move {
+                let _ = connection(stream, handler).await;
+            });
+            conns.lock().await.push(task);
+        }
+    });
+    Server { port, connections, accepted }
+}
+
+async fn connection<H, F>(mut stream: TcpStream, handler: Arc<H>) -> std::io::Result<()>
+where
+    H: Fn(Request) -> F,
+    F: Future<Output = Response>,
+{
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    loop {
+        let head_end = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut start = lines.next().unwrap_or("").split(' ');
+        let method = start.next().unwrap_or("").to_owned();
+        let path = start.next().unwrap_or("").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let body_start = head_end + 4;
+        while buf.len() < body_start + length {
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = buf[body_start..body_start + length].to_vec();
+        buf.drain(..body_start + length);
+        let close = headers.iter().any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
+        let response = handler(Request { method, path, headers, body }).await;
+        let mut out =
+            format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", response.status, response.body.len());
+        for (k, v) in &response.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&response.body);
+        stream.write_all(&bytes).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}

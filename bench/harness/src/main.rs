@@ -1,0 +1,211 @@
+//! `make bench`: measures the session broker against an empty lambda_http
+//! function, both started the way Lambda starts them, and prints the figures
+//! of BENCHMARKS.md with the targets, writing them as JSON and an SVG chart.
+//!
+//! usage: bench-harness FUNCTION BASELINE EVENT OUT_DIR [ARM64_BOOTSTRAP ARM64_ZIP]
+
+mod chart;
+mod http;
+mod report;
+mod runtime_api;
+mod stubs;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime_api::{peak_rss, Emulator};
+use serde_json::json;
+
+const COLD_STARTS: usize = 15;
+const WARM_INVOCATIONS: usize = 2000;
+const CONCURRENCY: usize = 32;
+const SLOW_PARSEC_MS: u64 = 20;
+
+pub struct Setup {
+    emulator: Arc<Emulator>,
+    parsec: stubs::Parsec,
+    secrets: stubs::SecretsManager,
+    event: Arc<String>,
+}
+
+impl Setup {
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "bench"),
+            ("AWS_SECRET_ACCESS_KEY", "bench"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("PARSEC_SECRET_ID", "bench/key"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.push((
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+            format!("http://127.0.0.1:{}", self.secrets.server.port),
+        ));
+        env.push(("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", self.parsec.server.port)));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+}
+
+/// Cold starts: Init wall and CPU time, and the first invocation against the
+/// median of the next ten.
+async fn cold_starts(setup: &Setup, binary: &Path) -> serde_json::Value {
+    let (mut walls, mut cpus, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..COLD_STARTS {
+        let (mut child, wall, cpu) = setup.emulator.spawn(binary, &setup.env(&[])).await;
+        let first = setup.emulator.invoke(setup.event.clone()).await.latency;
+        let mut warm = Vec::new();
+        for _ in 0..10 {
+            warm.push(setup.emulator.invoke(setup.event.clone()).await.latency);
+        }
+        ratios.push(first.as_secs_f64() / report::percentile(&mut warm, 50.0).as_secs_f64());
+        walls.push(wall);
+        cpus.push(cpu);
+        let _ = child.kill().await;
+    }
+    ratios.sort_by(f64::total_cmp);
+    json!({
+        "init_wall_ms": report::ms(report::percentile(&mut walls, 50.0)),
+        "init_cpu_ms": report::ms(report::percentile(&mut cpus, 50.0)),
+        "first_to_warm_ratio": ratios[ratios.len() / 2],
+    })
+}
+
+/// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
+async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Value {
+    let (mut child, _, _) = setup.emulator.spawn(binary, &setup.env(&[])).await;
+    let pid = setup.emulator.pid();
+    let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
+    let connections_before = setup.parsec.server.accepted();
+    for _ in 0..50 {
+        setup.emulator.invoke(setup.event.clone()).await; // warm-up, not measured
+    }
+    setup.parsec.take_service_times();
+    let mut latencies = Vec::with_capacity(WARM_INVOCATIONS);
+    let mut statuses_ok = true;
+    for _ in 0..WARM_INVOCATIONS {
+        let outcome = setup.emulator.invoke(setup.event.clone()).await;
+        statuses_ok &= outcome.status == Some(201);
+        latencies.push(outcome.latency);
+    }
+    let service = setup.parsec.take_service_times();
+    let rss = peak_rss(pid);
+    let mut net: Vec<Duration> = if is_function && service.len() == latencies.len() {
+        latencies.iter().zip(&service).map(|(l, s)| l.saturating_sub(*s)).collect()
+    } else {
+        latencies.clone()
+    };
+    let connections = setup.parsec.server.accepted() - connections_before;
+    // A server that closes idle keep-alive connections: the next request must still work.
+    setup.parsec.server.drop_connections().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after_stale = setup.emulator.invoke(setup.event.clone()).await.status;
+    let _ = child.kill().await;
+    json!({
+        "all_201": statuses_ok,
+        "latency_ms": report::percentiles(&mut latencies),
+        "net_of_standin_ms": report::percentiles(&mut net),
+        "standin_service_p50_ms": if service.is_empty() { 0.0 } else { report::ms(report::percentile(&mut service.clone(), 50.0)) },
+        "peak_rss_bytes": rss,
+        "secret_fetches_during_warm": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before - usize::from(is_function),
+        "upstream_connections": connections,
+        "after_stale_connection_status": after_stale,
+    })
+}
+
+/// Throughput with a 20 ms Parsec, one at a time and 32 at once in one process.
+async fn concurrency(setup: &Setup, binary: &Path) -> serde_json::Value {
+    setup.parsec.delay_ms.store(SLOW_PARSEC_MS, Ordering::SeqCst);
+    let (mut child, _, _) = setup.emulator.spawn(binary, &setup.env(&[])).await;
+    let started = Instant::now();
+    for _ in 0..60 {
+        setup.emulator.invoke(setup.event.clone()).await;
+    }
+    let sequential = 60.0 / started.elapsed().as_secs_f64();
+    let _ = child.kill().await;
+
+    let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
+    let connections_before = setup.parsec.server.accepted();
+    let concurrency = CONCURRENCY.to_string();
+    let env = setup.env(&[("AWS_LAMBDA_MAX_CONCURRENCY", &concurrency)]);
+    let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
+    let total = CONCURRENCY * 40;
+    let started = Instant::now();
+    let mut ok = 0usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    let invoke = |emulator: Arc<Emulator>, event: Arc<String>| async move { emulator.invoke(event).await };
+    // Keep CONCURRENCY invocations in flight until `total` are done.
+    for _ in 0..CONCURRENCY {
+        tasks.spawn(invoke(setup.emulator.clone(), setup.event.clone()));
+    }
+    let mut sent = CONCURRENCY;
+    while let Some(result) = tasks.join_next().await {
+        ok += usize::from(result.map(|o| o.status == Some(201)).unwrap_or(false));
+        if sent < total {
+            tasks.spawn(invoke(setup.emulator.clone(), setup.event.clone()));
+            sent += 1;
+        }
+    }
+    let concurrent = total as f64 / started.elapsed().as_secs_f64();
+    let _ = child.kill().await;
+    setup.parsec.delay_ms.store(0, Ordering::SeqCst);
+    json!({
+        "standin_delay_ms": SLOW_PARSEC_MS,
+        "sequential_per_s": sequential,
+        "concurrent_per_s": concurrent,
+        "concurrency": CONCURRENCY,
+        "ratio": concurrent / sequential,
+        "all_201": ok == total,
+        "secret_fetches": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before,
+        "upstream_connections": setup.parsec.server.accepted() - connections_before,
+    })
+}
+
+fn file_size(path: Option<&PathBuf>) -> Option<u64> {
+    path.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [function, baseline, event, out, rest @ ..] = args.as_slice() else {
+        eprintln!("usage: bench-harness FUNCTION BASELINE EVENT OUT_DIR [ARM64_BOOTSTRAP ARM64_ZIP]");
+        std::process::exit(2);
+    };
+    let setup = Setup {
+        emulator: Arc::new(Emulator::start().await),
+        parsec: stubs::parsec().await,
+        secrets: stubs::secrets_manager().await,
+        event: Arc::new(std::fs::read_to_string(event).expect("event file")),
+    };
+    eprintln!("cold starts ({COLD_STARTS} each)…");
+    let baseline_cold = cold_starts(&setup, baseline).await;
+    let function_cold = cold_starts(&setup, function).await;
+    eprintln!("warm path ({WARM_INVOCATIONS} invocations each)…");
+    let baseline_warm = warm(&setup, baseline, false).await;
+    let function_warm = warm(&setup, function, true).await;
+    eprintln!("concurrency ({CONCURRENCY} at once, Parsec taking {SLOW_PARSEC_MS} ms)…");
+    let concurrent = concurrency(&setup, function).await;
+    let results = json!({
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "baseline": {"cold": baseline_cold, "warm": baseline_warm, "bootstrap_bytes": file_size(Some(baseline))},
+        "function": {"cold": function_cold, "warm": function_warm, "bootstrap_bytes": file_size(Some(function)),
+                     "arm64_bootstrap_bytes": file_size(rest.first()), "arm64_zip_bytes": file_size(rest.get(1))},
+        "concurrency": concurrent,
+    });
+    std::fs::create_dir_all(out).expect("output folder");
+    let table = report::table(&results);
+    println!("{table}");
+    std::fs::write(out.join("bench.json"), serde_json::to_string_pretty(&results).unwrap()).unwrap();
+    std::fs::write(out.join("bench.md"), &table).unwrap();
+    std::fs::write(out.join("warm-latency.svg"), chart::latency_svg(&results)).unwrap();
+    println!("wrote {0}/bench.json, {0}/bench.md and {0}/warm-latency.svg", out.display());
+}

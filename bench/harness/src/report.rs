@@ -1,0 +1,178 @@
+//! Percentiles, and the table of figures against the targets of issue 5.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+pub fn percentile(values: &mut [Duration], p: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    values.sort_unstable();
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+pub fn percentiles(values: &mut [Duration]) -> Value {
+    json!({
+        "p50": ms(percentile(values, 50.0)),
+        "p90": ms(percentile(values, 90.0)),
+        "p99": ms(percentile(values, 99.0)),
+        "p99_9": ms(percentile(values, 99.9)),
+        "max": ms(percentile(values, 100.0)),
+    })
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn mb(v: &Value) -> String {
+    v.as_u64().map_or_else(|| "not built".to_owned(), |b| format!("{:.2} MB", b as f64 / 1e6))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+/// The Markdown table printed by `make bench` and kept in bench.md.
+pub fn table(r: &Value) -> String {
+    let (fc, bc) = (&r["function"]["cold"], &r["baseline"]["cold"]);
+    let (fw, bw) = (&r["function"]["warm"], &r["baseline"]["warm"]);
+    let c = &r["concurrency"];
+    let cpu_ratio = f(&fc["init_cpu_ms"]) / f(&bc["init_cpu_ms"]);
+    let wall_ratio = f(&fc["init_wall_ms"]) / f(&bc["init_wall_ms"]);
+    let overhead_p50 = f(&fw["net_of_standin_ms"]["p50"]) - f(&bw["latency_ms"]["p50"]);
+    let net_p99 = f(&fw["net_of_standin_ms"]["p99"]);
+    let rss = fw["peak_rss_bytes"].as_u64().unwrap_or(u64::MAX);
+    let arm = &r["function"]["arm64_bootstrap_bytes"];
+    let zip = &r["function"]["arm64_zip_bytes"];
+    let rows = [
+        (
+            "Init CPU time",
+            format!("{:.2} ms", f(&fc["init_cpu_ms"])),
+            format!("{:.2} ms", f(&bc["init_cpu_ms"])),
+            format!("{cpu_ratio:.2}x"),
+            "<= 3x",
+            cpu_ratio <= 3.0,
+        ),
+        (
+            "Init wall time (incl. secret fetch)",
+            format!("{:.2} ms", f(&fc["init_wall_ms"])),
+            format!("{:.2} ms", f(&bc["init_wall_ms"])),
+            format!("{wall_ratio:.2}x"),
+            "<= 5x",
+            wall_ratio <= 5.0,
+        ),
+        (
+            "first invocation / warm (median of cold starts)",
+            format!("{:.2}x", f(&fc["first_to_warm_ratio"])),
+            format!("{:.2}x", f(&bc["first_to_warm_ratio"])),
+            String::new(),
+            "<= 2x",
+            f(&fc["first_to_warm_ratio"]) <= 2.0,
+        ),
+        (
+            "warm latency p50 / p99",
+            format!("{:.3} / {:.3} ms", f(&fw["latency_ms"]["p50"]), f(&fw["latency_ms"]["p99"])),
+            format!("{:.3} / {:.3} ms", f(&bw["latency_ms"]["p50"]), f(&bw["latency_ms"]["p99"])),
+            String::new(),
+            "",
+            true,
+        ),
+        (
+            "own overhead p50 (net of stand-in, minus baseline)",
+            format!("{overhead_p50:.3} ms"),
+            String::new(),
+            String::new(),
+            "<= 0.2 ms",
+            overhead_p50 <= 0.2,
+        ),
+        (
+            "latency net of stand-in p99",
+            format!("{net_p99:.3} ms"),
+            String::new(),
+            String::new(),
+            "<= 1 ms",
+            net_p99 <= 1.0,
+        ),
+        (
+            "Secrets Manager calls in 2,000 warm invocations",
+            fw["secret_fetches_during_warm"].to_string(),
+            String::new(),
+            String::new(),
+            "0",
+            fw["secret_fetches_during_warm"] == 0,
+        ),
+        (
+            "upstream connections opened in 2,000 warm invocations",
+            fw["upstream_connections"].to_string(),
+            String::new(),
+            String::new(),
+            "1",
+            fw["upstream_connections"].as_u64().unwrap_or(99) <= 1,
+        ),
+        (
+            "request after the stand-in dropped idle connections",
+            fw["after_stale_connection_status"].to_string(),
+            String::new(),
+            String::new(),
+            "201",
+            fw["after_stale_connection_status"] == 201,
+        ),
+        (
+            "peak RSS after 2,000 invocations",
+            mb(&fw["peak_rss_bytes"]),
+            mb(&bw["peak_rss_bytes"]),
+            String::new(),
+            "<= 12 MB",
+            rss <= 12_000_000,
+        ),
+        (
+            "bootstrap, arm64",
+            mb(arm),
+            String::new(),
+            String::new(),
+            "<= 8 MB",
+            arm.as_u64().is_some_and(|b| b <= 8_000_000),
+        ),
+        (
+            "deployment zip, arm64",
+            mb(zip),
+            String::new(),
+            String::new(),
+            "<= 4 MB",
+            zip.as_u64().is_some_and(|b| b <= 4_000_000),
+        ),
+        (
+            "throughput, 32 concurrent vs sequential (20 ms Parsec)",
+            format!("{:.0}/s vs {:.0}/s", f(&c["concurrent_per_s"]), f(&c["sequential_per_s"])),
+            String::new(),
+            format!("{:.1}x", f(&c["ratio"])),
+            ">= 25x",
+            f(&c["ratio"]) >= 25.0 && c["all_201"] == true,
+        ),
+        (
+            "… with one key cache: Secrets Manager calls",
+            c["secret_fetches"].to_string(),
+            String::new(),
+            String::new(),
+            "1 (Init)",
+            c["secret_fetches"] == 1,
+        ),
+    ];
+    let mut out = String::from("| figure | function | empty baseline | ratio | target | verdict |\n| --- | --- | --- | --- | --- | --- |\n");
+    for (name, function, baseline, ratio, target, met) in rows {
+        let v = if target.is_empty() { "" } else { verdict(met) };
+        out.push_str(&format!("| {name} | {function} | {baseline} | {ratio} | {target} | {v} |\n"));
+    }
+    out
+}

@@ -1,0 +1,184 @@
+//! A Lambda Runtime API emulator: it spawns the function binary, notes when
+//! Init ends (the first `GET /next`) and what CPU it took, hands out events,
+//! and times each invocation from the event's delivery to its response.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, Mutex as AsyncMutex};
+
+use crate::http::{serve, Response, Server};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub latency: Duration,
+    pub status: Option<u16>,
+}
+
+struct Pending {
+    id: String,
+    body: Arc<String>,
+    done: oneshot::Sender<Outcome>,
+}
+
+type Queue = Arc<AsyncMutex<mpsc::UnboundedReceiver<Pending>>>;
+
+/// One event queue per spawned process: a killed process's pending `GET /next`
+/// holds the old queue, whose sender is gone, so it can never swallow an event.
+#[derive(Default)]
+struct State {
+    queue: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    receiver: Mutex<Option<Queue>>,
+    inflight: Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>,
+    init_done: Mutex<Option<oneshot::Sender<(Instant, u64)>>>,
+    pid: AtomicU32,
+    next_id: AtomicU64,
+}
+
+pub struct Emulator {
+    server: Server,
+    state: Arc<State>,
+}
+
+/// Nanoseconds the process has spent on a CPU, summed over its threads.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Peak resident set size in bytes (`VmHWM`).
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl Emulator {
+    pub async fn start() -> Emulator {
+        let state = Arc::new(State::default());
+        let s = state.clone();
+        let server = serve(move |req| {
+            let state = s.clone();
+            let rx = state.receiver.lock().unwrap().clone();
+            async move {
+                if req.method == "GET" && req.path.ends_with("/runtime/invocation/next") {
+                    if let Some(done) = state.init_done.lock().unwrap().take() {
+                        let cpu = cpu_ns(state.pid.load(Ordering::SeqCst));
+                        let _ = done.send((Instant::now(), cpu));
+                    }
+                    let Some(rx) = rx else { return Response::json(500, "{}".into()) };
+                    let Some(pending) = rx.lock().await.recv().await else {
+                        return Response::json(500, "{}".into());
+                    };
+                    let deadline =
+                        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 30_000;
+                    let body = pending.body.as_bytes().to_vec();
+                    state.inflight.lock().unwrap().insert(pending.id.clone(), (Instant::now(), pending.done));
+                    return Response {
+                        status: 200,
+                        headers: vec![
+                            ("Content-Type", "application/json".into()),
+                            ("Lambda-Runtime-Aws-Request-Id", pending.id),
+                            ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
+                            (
+                                "Lambda-Runtime-Invoked-Function-Arn",
+                                "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+                            ),
+                            (
+                                "Lambda-Runtime-Trace-Id",
+                                "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+                            ),
+                        ],
+                        body,
+                    };
+                }
+                let parts: Vec<&str> = req.path.split('/').collect();
+                if req.method == "POST" && parts.len() >= 6 && parts[3] == "invocation" {
+                    let finished = Instant::now();
+                    let id = parts[4].to_owned();
+                    let status = if parts[5] == "response" {
+                        serde_json::from_slice::<serde_json::Value>(&req.body)
+                            .ok()
+                            .and_then(|v| v["statusCode"].as_u64())
+                            .map(|s| s as u16)
+                    } else {
+                        None
+                    };
+                    if let Some((started, done)) = state.inflight.lock().unwrap().remove(&id) {
+                        let _ = done.send(Outcome { latency: finished - started, status });
+                    }
+                    return Response::json(202, r#"{"status":"OK"}"#.into());
+                }
+                eprintln!("runtime API: unexpected {} {}", req.method, req.path);
+                Response::json(202, "{}".into())
+            }
+        })
+        .await;
+        Emulator { server, state }
+    }
+
+    /// Sends one event and waits for the function's answer.
+    pub async fn invoke(&self, body: Arc<String>) -> Outcome {
+        let (done, answer) = oneshot::channel();
+        let id = format!("req-{}", self.state.next_id.fetch_add(1, Ordering::SeqCst));
+        let queue = self.state.queue.lock().unwrap().clone().expect("queue open");
+        let _ = queue.send(Pending { id, body, done });
+        tokio::time::timeout(Duration::from_secs(30), answer)
+            .await
+            .expect("the function answered in time")
+            .expect("answer")
+    }
+
+    /// Starts `binary` with `env`; returns the child, Init's wall time and CPU time.
+    pub async fn spawn(&self, binary: &Path, env: &[(String, String)]) -> (Child, Duration, Duration) {
+        let (init_tx, init_rx) = oneshot::channel();
+        *self.state.init_done.lock().unwrap() = Some(init_tx);
+        let (tx, rx) = mpsc::unbounded_channel::<Pending>();
+        *self.state.queue.lock().unwrap() = Some(tx);
+        *self.state.receiver.lock().unwrap() = Some(Arc::new(AsyncMutex::new(rx)));
+        let mut command = Command::new(binary);
+        command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        command.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", self.server.port));
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().expect("spawn the function");
+        self.state.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+        // Drain its output as Lambda's log pipe would.
+        if let Some(mut out) = child.stdout.take() {
+            tokio::spawn(async move {
+                let mut sink = vec![0u8; 65536];
+                while matches!(out.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+        if let Some(mut err) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut sink = vec![0u8; 65536];
+                while matches!(err.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+        let (ready, cpu) = tokio::time::timeout(Duration::from_secs(20), init_rx)
+            .await
+            .expect("Init finished within 20 s")
+            .expect("init signal");
+        (child, ready - started, Duration::from_nanos(cpu))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.state.pid.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,87 @@
+//! In-process stand-ins for Secrets Manager and Parsec: answers in
+//! microseconds, so what is measured is the function, not the stand-ins.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::http::{serve, Response, Server};
+
+pub const API_KEY: &str = "bench-enterprise-key-0123456789abcdef";
+
+pub struct SecretsManager {
+    pub server: Server,
+    pub requests: Arc<AtomicUsize>,
+}
+
+pub async fn secrets_manager() -> SecretsManager {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let count = requests.clone();
+    let server = serve(move |req| {
+        let count = count.clone();
+        async move {
+            if req.header("x-amz-target") != Some("secretsmanager.GetSecretValue") {
+                return Response::json(400, r#"{"__type":"InvalidAction"}"#.into());
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            let secret = serde_json::json!({"api_key": API_KEY}).to_string();
+            let body = serde_json::json!({
+                "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench/key-AbCdEf",
+                "Name": "bench/key", "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
+                "SecretString": secret, "CreatedDate": 1.7e9
+            });
+            Response::json(200, body.to_string())
+        }
+    })
+    .await;
+    SecretsManager { server, requests }
+}
+
+pub struct Parsec {
+    pub server: Server,
+    pub delay_ms: Arc<AtomicU64>,
+    /// Time spent answering each request, in arrival order.
+    pub service_times: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Parsec {
+    pub fn take_service_times(&self) -> Vec<Duration> {
+        std::mem::take(&mut *self.service_times.lock().unwrap())
+    }
+}
+
+pub async fn parsec() -> Parsec {
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let service_times: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let (delay, times) = (delay_ms.clone(), service_times.clone());
+    let counter = Arc::new(AtomicU64::new(0));
+    let server = serve(move |req| {
+        let (delay, times, counter) = (delay.clone(), times.clone(), counter.clone());
+        async move {
+            let started = Instant::now();
+            let wait = delay.load(Ordering::Relaxed);
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            let response = if req.method != "POST" || req.path != "/enterprise/sessions" {
+                Response::json(404, r#"{"message":"Not Found"}"#.into())
+            } else if req.header("x-api-key") != Some(API_KEY) {
+                Response::json(403, r#"{"error":"invalid api key"}"#.into())
+            } else {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+                Response::json(
+                    201,
+                    format!(
+                        r#"{{"session":{{"id":"{n:064x}","expires_at":{},"host_peer_id":"h","client_peer_id":"c"}}}}"#,
+                        now + 3600
+                    ),
+                )
+            };
+            times.lock().unwrap().push(started.elapsed());
+            response
+        }
+    })
+    .await;
+    Parsec { server, delay_ms, service_times }
+}
