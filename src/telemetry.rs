@@ -7,7 +7,7 @@
 use std::str::FromStr;
 
 use tracing::Dispatch;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the global subscriber, writing to stdout as Lambda expects.
@@ -26,10 +26,11 @@ pub fn level_from(value: Option<&str>) -> LevelFilter {
 }
 
 /// The filter: `level` for this crate and the binary, at most `info` for the rest.
-pub fn filter(level: LevelFilter) -> EnvFilter {
-    let dependencies = level.min(LevelFilter::INFO).to_string().to_lowercase();
-    let own = level.to_string().to_lowercase();
-    EnvFilter::builder().parse_lossy(format!("{dependencies},session_broker={own},bootstrap={own}"))
+pub fn filter(level: LevelFilter) -> Targets {
+    Targets::new()
+        .with_default(level.min(LevelFilter::INFO))
+        .with_target("session_broker", level)
+        .with_target("bootstrap", level)
 }
 
 /// A subscriber writing to `writer`; also used by tests to capture the logs.
@@ -37,14 +38,13 @@ pub fn dispatch<W>(writer: W, level: LevelFilter, json: bool) -> Dispatch
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(writer).with_ansi(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    let builder = tracing_subscriber::fmt().with_writer(writer).with_ansi(false);
     if json {
-        Dispatch::new(
-            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish(),
-        )
+        let fmt = builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish();
+        Dispatch::new(fmt.with(filter(level)))
     } else {
-        Dispatch::new(builder.without_time().finish())
+        Dispatch::new(builder.without_time().finish().with(filter(level)))
     }
 }
 
@@ -62,11 +62,14 @@ mod tests {
 
     #[test]
     fn dependencies_never_log_below_info_even_at_trace() {
-        let text = filter(LevelFilter::TRACE).to_string();
-        let mut directives: Vec<&str> = text.split(',').collect();
-        directives.sort_unstable();
-        assert_eq!(directives, ["bootstrap=trace", "info", "session_broker=trace"]);
-        let quiet = filter(LevelFilter::WARN).to_string();
-        assert!(quiet.split(',').any(|d| d == "warn"), "{quiet}");
+        let verbose = filter(LevelFilter::TRACE);
+        assert!(verbose.would_enable("session_broker::broker", &tracing::Level::TRACE));
+        assert!(verbose.would_enable("bootstrap", &tracing::Level::TRACE));
+        assert!(!verbose.would_enable("lambda_runtime::layers::api_response", &tracing::Level::DEBUG));
+        assert!(!verbose.would_enable("hyper_util::client", &tracing::Level::TRACE));
+        assert!(verbose.would_enable("lambda_runtime", &tracing::Level::INFO));
+        let quiet = filter(LevelFilter::WARN);
+        assert!(!quiet.would_enable("session_broker", &tracing::Level::INFO));
+        assert!(!quiet.would_enable("aws_config", &tracing::Level::INFO));
     }
 }
