@@ -12,7 +12,7 @@ EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local test lint build zip invoke deploy bench clean
+.PHONY: help tools local test lint build zip invoke deploy bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -69,6 +69,13 @@ bench: $(TOOLS) ## Measure Init, warm latency, footprint and concurrency against
 	$(PYTHON) -c "import zipfile; z = zipfile.ZipFile('target/lambda/bootstrap/bootstrap-arm64.zip', 'w', zipfile.ZIP_DEFLATED); z.write('target/lambda/bootstrap/bootstrap', 'bootstrap'); z.close()"
 	./target/release/bench-harness target/release/bootstrap target/release/empty-baseline events/http-api-jwt.json \
 		bench-results target/lambda/bootstrap/bootstrap target/lambda/bootstrap/bootstrap-arm64.zip
+
+FUZZ_SECONDS ?= 300
+fuzz: ## Fuzz the whole handler with the sample events as seeds (cargo-fuzz; FUZZ_SECONDS=300)
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/handler
+	RUSTC_BOOTSTRAP=1 cargo fuzz run handler fuzz/corpus/handler events -- -max_total_time=$(FUZZ_SECONDS)
+	RUSTC_BOOTSTRAP=1 cargo fuzz run body -- -max_total_time=60
 
 clean: ## Remove build output and the tool environment
 	cargo clean

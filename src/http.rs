@@ -92,6 +92,32 @@ fn invocation_deadline(request: &Request) -> Instant {
 /// 2001-09-09 in epoch milliseconds: any real deadline is later.
 const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
+/// An unauthenticated HTTP API event: the rehearsal's input.
+const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","rawPath":"/sessions",
+"rawQueryString":"","headers":{"content-type":"application/json"},"body":"{}","isBase64Encoded":false,
+"requestContext":{"accountId":"-","apiId":"-","domainName":"-","domainPrefix":"-","requestId":"rehearsal",
+"routeKey":"POST /sessions","stage":"$default","time":"-","timeEpoch":0,
+"http":{"method":"POST","path":"/sessions","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"-"}}}"#;
+
+/// Runs the request path once during Init on a built-in event that stops at
+/// `401`: no Secrets Manager or Parsec call, no audit line, no metric. It
+/// pages in and warms the code every request uses, so the first real
+/// invocation costs about what a warm one does.
+pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) {
+    let Ok(request) = lambda_http::request::from_str(REHEARSAL_EVENT) else { return };
+    let mut audit = Audit::new(request_id(&request));
+    let outcome = process(broker, &request, &mut audit).await;
+    let response = match &outcome {
+        Ok(session) => response::created(session),
+        Err(e) => response::error(e, &audit.request_id),
+    };
+    let _ = body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
+    let mut wire = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse::default();
+    wire.status_code = i64::from(response.status().as_u16());
+    wire.body = Some(response.into_body());
+    let _ = serde_json::to_vec(&wire);
+}
+
 /// [`handle`], with a panic on the request path answered as the contract's
 /// `500` rather than a lost invocation.
 pub async fn serve<S: SecretSource, P: SessionMinter>(

@@ -81,10 +81,10 @@ async fn cold_starts(setup: &Setup, binary: &Path) -> serde_json::Value {
 
 /// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
 async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Value {
+    let connections_before = setup.parsec.server.accepted();
     let (mut child, _, _) = setup.emulator.spawn(binary, &setup.env(&[])).await;
     let pid = setup.emulator.pid();
     let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
-    let connections_before = setup.parsec.server.accepted();
     for _ in 0..50 {
         setup.emulator.invoke(setup.event.clone()).await; // warm-up, not measured
     }
@@ -103,6 +103,7 @@ async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Va
     } else {
         latencies.clone()
     };
+    // Opened since the process started: Init's warm-up connection, reused after.
     let connections = setup.parsec.server.accepted() - connections_before;
     // A server that closes idle keep-alive connections: the next request must still work.
     setup.parsec.server.drop_connections().await;
@@ -115,7 +116,7 @@ async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Va
         "net_of_standin_ms": report::percentiles(&mut net),
         "standin_service_p50_ms": if service.is_empty() { 0.0 } else { report::ms(report::percentile(&mut service.clone(), 50.0)) },
         "peak_rss_bytes": rss,
-        "secret_fetches_during_warm": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before - usize::from(is_function),
+        "secret_fetches_during_warm": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before,
         "upstream_connections": connections,
         "after_stale_connection_status": after_stale,
     })
