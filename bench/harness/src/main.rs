@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use runtime_api::{peak_rss, Emulator};
 use serde_json::json;
 
-const COLD_STARTS: usize = 15;
+const COLD_STARTS: usize = 25;
 const WARM_INVOCATIONS: usize = 2000;
 const CONCURRENCY: usize = 32;
 const SLOW_PARSEC_MS: u64 = 20;
