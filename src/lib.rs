@@ -13,6 +13,7 @@ pub mod external_id;
 pub mod http;
 pub mod http_client;
 pub mod key_cache;
+pub mod lambda_adapter;
 pub mod metrics;
 pub mod panic_guard;
 pub mod parsec;

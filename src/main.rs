@@ -4,8 +4,9 @@ use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Request};
-use session_broker::{config::Config, http, startup, telemetry};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{service_fn, LambdaEvent};
+use session_broker::{config::Config, lambda_adapter, startup, telemetry};
 
 fn main() -> ExitCode {
     telemetry::init();
@@ -25,9 +26,11 @@ fn main() -> ExitCode {
     };
     let served = runtime.block_on(async {
         let broker = Arc::new(startup::build(&config).await?);
-        lambda_http::run_concurrent(service_fn(move |request: Request| {
+        lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<LambdaRequest>| {
             let broker = Arc::clone(&broker);
-            async move { Ok::<_, Infallible>(http::serve(&broker, request).await) }
+            async move {
+                Ok::<_, Infallible>(lambda_adapter::handle_event(&broker, event.payload, event.context).await)
+            }
         }))
         .await
     });

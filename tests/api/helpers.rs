@@ -1,7 +1,6 @@
 //! The test harness: a broker wired to a fake secret source and a Parsec stub,
 //! plus the log capture that checks every test for leaked secrets.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +58,6 @@ pub fn with_deadline(request: Request, in_ms: u64) -> Request {
 
 /// Secrets Manager, faked: answers with whatever the test set, counting fetches.
 pub struct FakeSecrets {
-    next: Mutex<VecDeque<Result<VersionedKey, SecretError>>>,
     steady: Mutex<Result<VersionedKey, SecretError>>,
     fetches: AtomicUsize,
 }
@@ -83,7 +81,6 @@ impl FakeSecrets {
 
     /// From now on every fetch answers `answer`.
     pub fn set(&self, answer: Result<VersionedKey, SecretError>) {
-        self.next.lock().unwrap().clear();
         *self.steady.lock().unwrap() = answer;
     }
 }
@@ -91,8 +88,7 @@ impl FakeSecrets {
 impl SecretSource for FakeSecrets {
     async fn fetch(&self) -> Result<VersionedKey, SecretError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        let queued = self.next.lock().unwrap().pop_front();
-        queued.unwrap_or_else(|| self.steady.lock().unwrap().clone())
+        self.steady.lock().unwrap().clone()
     }
 }
 
@@ -221,7 +217,6 @@ impl TestApp {
             Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
                 .expect("test configuration is valid");
         let secrets = Arc::new(FakeSecrets {
-            next: Mutex::new(VecDeque::new()),
             steady: Mutex::new(versioned(KEY_V1, "v1")),
             fetches: AtomicUsize::new(0),
         });

@@ -2,6 +2,7 @@
 //! Secrets Manager, driven with the same `events/*.json` users invoke.
 //! All compile into one binary (see zero-to-production's `tests/api`).
 
+mod adapter;
 mod helpers;
 mod identity;
 mod logs;

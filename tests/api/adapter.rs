@@ -1,0 +1,58 @@
+//! The raw-event adapter: events lambda_http itself cannot read get a 400,
+//! and responses come back in the shape each front door expects.
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::Context;
+use serde_json::{json, Value};
+use session_broker::lambda_adapter::handle_event;
+
+use crate::helpers::*;
+
+fn raw(name: &str, edit: impl FnOnce(&mut Value)) -> LambdaRequest {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    serde_json::from_value(value).expect("a LambdaRequest")
+}
+
+fn body_code(wire: &Value) -> String {
+    let body: Value = serde_json::from_str(wire["body"].as_str().unwrap()).unwrap();
+    body["error"]["code"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn a_host_header_that_is_not_a_host_is_400_not_a_failed_invocation() {
+    let app = TestApp::spawn().await.init().await;
+    let event =
+        raw("http-api-jwt.json", |e| e["headers"]["host"] = json!("abc.execute-api>>>.amazonaws.com"));
+    let wire = handle_event(&app.broker, event, Context::default()).await;
+    assert_eq!(wire["statusCode"], 400);
+    assert_eq!(body_code(&wire), "invalid_request");
+    assert_eq!(app.parsec_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_flagged_base64_that_is_not_base64_is_400() {
+    let app = TestApp::spawn().await.init().await;
+    let event = raw("rest-lambda-authorizer.json", |e| {
+        e["isBase64Encoded"] = json!(true);
+        e["body"] = json!("{not base64!}");
+    });
+    let wire = handle_event(&app.broker, event, Context::default()).await;
+    assert_eq!(wire["statusCode"], 400);
+    assert_eq!(wire["multiValueHeaders"]["content-type"], json!(["application/json"]));
+    assert_eq!(app.parsec_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_session_comes_back_in_each_front_doors_response_shape() {
+    let app = TestApp::spawn().await.init().await;
+    let v2 = handle_event(&app.broker, raw("http-api-jwt.json", |_| {}), Context::default()).await;
+    assert_eq!(v2["statusCode"], 201);
+    assert_eq!(v2["headers"]["cache-control"], "no-store");
+    let v1 = handle_event(&app.broker, raw("rest-cognito.json", |_| {}), Context::default()).await;
+    assert_eq!(v1["statusCode"], 201);
+    assert_eq!(v1["multiValueHeaders"]["pragma"], json!(["no-cache"]));
+    let session: Value = serde_json::from_str(v1["body"].as_str().unwrap()).unwrap();
+    assert!(session["session_id"].is_string() && session["expires_at"].is_i64());
+}
