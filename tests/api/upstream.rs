@@ -118,6 +118,10 @@ async fn a_failed_refetch_after_rejection_is_upstream_auth_failed() {
     app.secrets.set(transient());
     assert_error(&app.send(event("http-api-jwt.json")).await, 502, "upstream_auth_failed");
     assert_eq!(app.parsec_calls().await, 1);
+    // Secrets Manager back with the same key, Parsec accepting it again.
+    app.secrets.set(versioned(KEY_V1, "v1"));
+    *app.behaviour.valid_keys.lock().unwrap() = vec![KEY_V1.to_owned()];
+    assert_created(&app.send(event("http-api-jwt.json")).await);
 }
 
 #[tokio::test]
@@ -163,6 +167,7 @@ async fn a_redirect_is_not_followed_and_the_key_never_reaches_the_other_host() {
         parsec_answers(&app, ResponseTemplate::new(status).insert_header("Location", target.as_str())).await;
         assert_error(&app.send(event("http-api-jwt.json")).await, 502, "upstream_error");
         assert_eq!(app.parsec_calls().await, 1);
+        recovers(&app).await;
     }
     assert_eq!(elsewhere.received_requests().await.unwrap().len(), 0);
 }
@@ -353,4 +358,19 @@ async fn init_opens_the_parsec_connection_without_creating_a_session() {
     assert_eq!(requests[0].url.path(), "/");
     assert!(requests[0].headers.get("x-api-key").is_none(), "the warm-up carries no key");
     assert_eq!(app.parsec_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_slow_parsec_within_the_budget_still_gives_a_session() {
+    let app = TestApp::spawn_with(&[("PARSEC_TIMEOUT_MS", "2000")]).await.init().await;
+    let id = "ef".repeat(32);
+    let body = session_body(json!(id), json!(now_epoch() + 60));
+    parsec_answers(
+        &app,
+        ResponseTemplate::new(201).set_body_json(body).set_delay(Duration::from_millis(600)),
+    )
+    .await;
+    assert_eq!(assert_created(&app.send(event("http-api-jwt.json")).await), id);
+    app.behaviour.issued.lock().unwrap().push(id);
+    assert_eq!(app.parsec_calls().await, 1);
 }
