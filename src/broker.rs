@@ -20,6 +20,7 @@ pub struct Broker<S, P> {
     keys: KeyCache<S>,
     parsec: P,
     parsec_timeout: Duration,
+    parsec_warm_up: bool,
     metrics: MetricsSink,
 }
 
@@ -44,6 +45,7 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
             keys: KeyCache::new(secrets, config.secret_cache_ttl),
             parsec,
             parsec_timeout: config.parsec_timeout,
+            parsec_warm_up: config.parsec_warm_up,
             metrics: MetricsSink::Off,
         }
     }
@@ -69,10 +71,15 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
         &self.policy
     }
 
-    /// Fetches the key and opens the Parsec connection during Init, at the
-    /// same time, so the first request waits for neither.
+    /// Fetches the key during Init and, with `PARSEC_WARM_UP`, opens the Parsec
+    /// connection at the same time, so the first request waits for neither.
     pub async fn prime(&self) {
-        let (fetched, ()) = tokio::join!(self.keys.prime(), self.parsec.warm_up());
+        let warm_up = async {
+            if self.parsec_warm_up {
+                self.parsec.warm_up().await;
+            }
+        };
+        let (fetched, ()) = tokio::join!(self.keys.prime(), warm_up);
         match fetched {
             Ok(()) => tracing::debug!("API key fetched during Init"),
             Err(e) => {

@@ -32,6 +32,9 @@ pub struct Config {
     pub required_scope: Option<String>,
     pub secret_cache_ttl: Duration,
     pub parsec_timeout: Duration,
+    /// `PARSEC_WARM_UP`: open the Parsec connection during Init with a `GET /`
+    /// (creates nothing). Off unless set, so Parsec sees only session requests.
+    pub parsec_warm_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,12 @@ impl Config {
             }
         };
 
+        let parsec_warm_up = match get("PARSEC_WARM_UP").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => return Err(invalid("PARSEC_WARM_UP", "must be `true` or `false`")),
+        };
+
         Ok(Config {
             secret_id,
             secret_field,
@@ -103,6 +112,7 @@ impl Config {
             required_scope,
             secret_cache_ttl: Duration::from_secs(ttl),
             parsec_timeout: Duration::from_millis(timeout_ms),
+            parsec_warm_up,
         })
     }
 }
@@ -169,6 +179,7 @@ mod tests {
         assert_eq!(c.required_scope, None);
         assert_eq!(c.secret_cache_ttl, Duration::from_secs(300));
         assert_eq!(c.parsec_timeout, Duration::from_millis(5000));
+        assert!(!c.parsec_warm_up);
     }
 
     #[test]
@@ -219,6 +230,8 @@ mod tests {
         assert_eq!(failing_variable(&[("PARSEC_TIMEOUT_MS", "0")]), "PARSEC_TIMEOUT_MS");
         assert_eq!(failing_variable(&[("PARSEC_TIMEOUT_MS", "1.5")]), "PARSEC_TIMEOUT_MS");
         assert_eq!(failing_variable(&[("REQUIRED_SCOPE", "a b")]), "REQUIRED_SCOPE");
+        assert_eq!(failing_variable(&[("PARSEC_WARM_UP", "yes")]), "PARSEC_WARM_UP");
+        assert!(with_secret(&[("PARSEC_WARM_UP", "TRUE")]).unwrap().parsec_warm_up);
         let c = with_secret(&[
             ("EXTERNAL_ID_SOURCE", "body"),
             ("SECRET_CACHE_TTL_SECONDS", "0"),

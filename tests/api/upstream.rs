@@ -350,8 +350,8 @@ async fn a_deadline_that_is_not_epoch_milliseconds_leaves_only_the_parsec_budget
 }
 
 #[tokio::test]
-async fn init_opens_the_parsec_connection_without_creating_a_session() {
-    let app = TestApp::spawn().await.init().await;
+async fn init_opens_the_parsec_connection_without_creating_a_session_when_asked_to() {
+    let app = TestApp::spawn_with(&[("PARSEC_WARM_UP", "true")]).await.init().await;
     let requests = app.parsec.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].method.as_str(), "GET");
@@ -373,4 +373,12 @@ async fn a_slow_parsec_within_the_budget_still_gives_a_session() {
     assert_eq!(assert_created(&app.send(event("http-api-jwt.json")).await), id);
     app.behaviour.issued.lock().unwrap().push(id);
     assert_eq!(app.parsec_calls().await, 1);
+}
+
+#[tokio::test]
+async fn by_default_init_sends_parsec_nothing() {
+    let app = TestApp::spawn().await.init().await;
+    assert!(app.parsec.received_requests().await.unwrap().is_empty());
+    assert_error(&app.send(event("http-api-no-authorizer.json")).await, 401, "unauthenticated");
+    assert!(app.parsec.received_requests().await.unwrap().is_empty(), "a 401 reaches nobody");
 }

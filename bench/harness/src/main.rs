@@ -41,6 +41,7 @@ impl Setup {
             ("AWS_SECRET_ACCESS_KEY", "bench"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("PARSEC_SECRET_ID", "bench/key"),
+            ("PARSEC_WARM_UP", "true"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
