@@ -5,6 +5,9 @@
 //! (a `Host` header that is not a host name, an `isBase64Encoded` body that is
 //! not base64), which the runtime reports as a failed invocation: API Gateway's
 //! opaque 502. Here such an event gets the contract's `400 invalid_request`.
+//! Likewise an event lambda_http cannot deserialise at all: the one known
+//! variant, HTTP API JWT claims that are not strings, is normalised to the
+//! claims' JSON text (as the contract reads typed claims); anything else is a 400.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -12,6 +15,7 @@ use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV
 use lambda_http::http::HeaderMap;
 use lambda_http::request::{LambdaRequest, RequestOrigin};
 use lambda_http::{Body, Context, Request, RequestExt, Response};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::broker::Broker;
@@ -20,6 +24,44 @@ use crate::http::serve;
 use crate::parsec::SessionMinter;
 use crate::response;
 use crate::secret::SecretSource;
+
+/// Answers the event as Lambda delivered it (raw JSON).
+pub async fn handle_raw<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    raw: &RawValue,
+    context: Context,
+) -> Value {
+    if let Ok(payload) = serde_json::from_str::<LambdaRequest>(raw.get()) {
+        return handle_event(broker, payload, context).await;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(raw.get()) else {
+        return unreadable(&RequestOrigin::ApiGatewayV2, &context.request_id);
+    };
+    stringify_jwt_claims(&mut value);
+    let origin =
+        if value["version"] == "2.0" { RequestOrigin::ApiGatewayV2 } else { RequestOrigin::ApiGatewayV1 };
+    match serde_json::from_value::<LambdaRequest>(value) {
+        Ok(payload) => handle_event(broker, payload, context).await,
+        Err(_) => unreadable(&origin, &context.request_id),
+    }
+}
+
+/// HTTP API JWT claims are strings on the wire; a number or boolean (or any
+/// other JSON value) becomes its JSON text instead of failing the whole event.
+fn stringify_jwt_claims(event: &mut Value) {
+    let claims = event.pointer_mut("/requestContext/authorizer/jwt/claims").and_then(Value::as_object_mut);
+    for value in claims.into_iter().flat_map(|c| c.values_mut()) {
+        if !value.is_string() && !value.is_null() {
+            *value = Value::String(value.to_string());
+        }
+    }
+}
+
+fn unreadable(origin: &RequestOrigin, request_id: &str) -> Value {
+    tracing::warn!(request_id = %request_id, "an event that is not an API Gateway request was answered 400");
+    let err = BrokerError::InvalidRequest("The request could not be read.");
+    to_wire(origin, response::error(&err, request_id))
+}
 
 /// Answers one raw event with the response shape its front door expects.
 pub async fn handle_event<S: SecretSource, P: SessionMinter>(
@@ -31,11 +73,7 @@ pub async fn handle_event<S: SecretSource, P: SessionMinter>(
     let request_id = context.request_id.clone();
     let response = match catch_unwind(AssertUnwindSafe(|| Request::from(payload))) {
         Ok(request) => serve(broker, request.with_lambda_context(context)).await,
-        Err(_) => {
-            let err = BrokerError::InvalidRequest("The request could not be read.");
-            tracing::warn!(request_id = %request_id, "an event lambda_http could not read was answered 400");
-            response::error(&err, &request_id)
-        }
+        Err(_) => return unreadable(&origin, &request_id),
     };
     to_wire(&origin, response)
 }

@@ -4,8 +4,8 @@ use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
 use session_broker::{config::Config, lambda_adapter, startup, telemetry};
 
 fn main() -> ExitCode {
@@ -26,10 +26,10 @@ fn main() -> ExitCode {
     };
     let served = runtime.block_on(async {
         let broker = Arc::new(startup::build(&config).await?);
-        lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
             let broker = Arc::clone(&broker);
             async move {
-                Ok::<_, Infallible>(lambda_adapter::handle_event(&broker, event.payload, event.context).await)
+                Ok::<_, Infallible>(lambda_adapter::handle_raw(&broker, &event.payload, event.context).await)
             }
         }))
         .await

@@ -4,7 +4,7 @@
 use lambda_http::request::LambdaRequest;
 use lambda_http::Context;
 use serde_json::{json, Value};
-use session_broker::lambda_adapter::handle_event;
+use session_broker::lambda_adapter::{handle_event, handle_raw};
 
 use crate::helpers::*;
 
@@ -55,4 +55,52 @@ async fn a_session_comes_back_in_each_front_doors_response_shape() {
     assert_eq!(v1["multiValueHeaders"]["pragma"], json!(["no-cache"]));
     let session: Value = serde_json::from_str(v1["body"].as_str().unwrap()).unwrap();
     assert!(session["session_id"].is_string() && session["expires_at"].is_i64());
+}
+
+fn raw_json(name: &str, edit: impl FnOnce(&mut Value)) -> Box<serde_json::value::RawValue> {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    serde_json::value::RawValue::from_string(value.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn http_api_jwt_claims_that_are_not_strings_are_read_as_their_json_text() {
+    let app = TestApp::spawn_with(&[("EXTERNAL_ID_CLAIM", "player_number")]).await.init().await;
+    let event = raw_json("http-api-jwt-scope-claim.json", |e| {
+        e["requestContext"]["authorizer"]["jwt"]["claims"]["player_number"] = json!(1001);
+        e["requestContext"]["authorizer"]["jwt"]["claims"]["email_verified"] = json!(true);
+    });
+    let wire = handle_raw(&app.broker, &event, Context::default()).await;
+    assert_eq!(wire["statusCode"], 201, "{wire}");
+    let sent: Value = serde_json::from_slice(&app.session_requests().await[0].body).unwrap();
+    assert_eq!(sent["external_id"], "1001");
+    let session: Value = serde_json::from_str(wire["body"].as_str().unwrap()).unwrap();
+    app.behaviour.issued.lock().unwrap().push(session["session_id"].as_str().unwrap().to_owned());
+}
+
+#[tokio::test]
+async fn an_event_that_is_no_api_gateway_request_is_400() {
+    let app = TestApp::spawn().await.init().await;
+    for text in [r#"{}"#, r#"{"hello":"world"}"#, r#"[1,2]"#, r#""text""#] {
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let wire = handle_raw(&app.broker, &raw, Context::default()).await;
+        assert_eq!(wire["statusCode"], 400, "{text}");
+        assert_eq!(body_code(&wire), "invalid_request");
+    }
+    assert_eq!(app.parsec_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_normal_event_takes_the_direct_path() {
+    let app = TestApp::spawn().await.init().await;
+    let wire = handle_raw(&app.broker, &raw_json("rest-cognito.json", |_| {}), Context::default()).await;
+    assert_eq!(wire["statusCode"], 201);
+    let session: Value = serde_json::from_str(wire["body"].as_str().unwrap()).unwrap();
+    assert!(app
+        .behaviour
+        .issued
+        .lock()
+        .unwrap()
+        .contains(&session["session_id"].as_str().unwrap().to_owned()));
 }
