@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::Method;
-use lambda_http::request::RequestContext;
+use lambda_http::request::{RequestContext, RequestOrigin};
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
 
@@ -112,10 +112,7 @@ pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) 
         Err(e) => response::error(e, &audit.request_id),
     };
     let _ = body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
-    let mut wire = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse::default();
-    wire.status_code = i64::from(response.status().as_u16());
-    wire.body = Some(response.into_body());
-    let _ = serde_json::to_vec(&wire);
+    let _ = crate::lambda_adapter::to_wire(&RequestOrigin::ApiGatewayV2, response);
 }
 
 /// [`handle`], with a panic on the request path answered as the contract's
