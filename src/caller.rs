@@ -77,20 +77,8 @@ impl Caller {
         keys.iter().find_map(|k| self.claim(k)).unwrap_or("unknown")
     }
 
-    fn new(
-        kind: CallerKind,
-        claims: BTreeMap<String, String>,
-        jwt_scopes: &[String],
-        raw_scopes: &[&Value],
-    ) -> Option<Self> {
-        if claims.is_empty() {
-            return None;
-        }
-        let mut scopes: Vec<String> = jwt_scopes.to_vec();
-        for value in raw_scopes {
-            scopes.extend(scope_list(value));
-        }
-        Some(Caller { kind, claims, scopes })
+    fn new(kind: CallerKind, claims: BTreeMap<String, String>, scopes: Vec<String>) -> Option<Self> {
+        (!claims.is_empty()).then_some(Caller { kind, claims, scopes })
     }
 }
 
@@ -99,12 +87,11 @@ fn from_http_api(ctx: &ApiGatewayV2httpRequestContext) -> Option<Caller> {
     if let Some(jwt) = authorizer.jwt.as_ref().filter(|jwt| !jwt.claims.is_empty()) {
         let claims: BTreeMap<String, String> =
             jwt.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let raw: Vec<Value> = ["scope", "scp"]
-            .iter()
-            .filter_map(|k| jwt.claims.get(*k).map(|v| Value::String(v.clone())))
-            .collect();
-        let raw_refs: Vec<&Value> = raw.iter().collect();
-        return Caller::new(CallerKind::Jwt, claims, jwt.scopes.as_deref().unwrap_or_default(), &raw_refs);
+        let mut scopes = jwt.scopes.clone().unwrap_or_default();
+        for key in ["scope", "scp"] {
+            scopes.extend(jwt.claims.get(key).map(|v| split_scopes(v)).unwrap_or_default());
+        }
+        return Caller::new(CallerKind::Jwt, claims, scopes);
     }
     if !authorizer.fields.is_empty() {
         return from_value_map(CallerKind::LambdaAuthorizer, authorizer.fields.iter(), &["scope"]);
@@ -129,7 +116,7 @@ fn from_rest_api(ctx: &ApiGatewayProxyRequestContext) -> Option<Caller> {
         ("accountId", &identity.account_id),
         ("userId", &identity.user),
     ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), &[], &[])
+    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
 }
 
 fn from_iam(iam: &ApiGatewayRequestAuthorizerIamDescription) -> Option<Caller> {
@@ -140,7 +127,7 @@ fn from_iam(iam: &ApiGatewayRequestAuthorizerIamDescription) -> Option<Caller> {
         ("userId", &iam.user_id),
         ("principalOrgId", &iam.principal_org_id),
     ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), &[], &[])
+    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
 }
 
 fn text_claims<const N: usize>(pairs: [(&str, &Option<String>); N]) -> BTreeMap<String, String> {
@@ -159,8 +146,9 @@ fn from_value_map<'a>(
 ) -> Option<Caller> {
     let claims: BTreeMap<String, String> =
         map.clone().filter_map(|(k, v)| claim_text(v).map(|text| (k.clone(), text))).collect();
-    let raw: Vec<&Value> = map.filter(|(k, _)| scope_keys.contains(&k.as_str())).map(|(_, v)| v).collect();
-    Caller::new(kind, claims, &[], &raw)
+    let scopes =
+        map.filter(|(k, _)| scope_keys.contains(&k.as_str())).flat_map(|(_, v)| scope_list(v)).collect();
+    Caller::new(kind, claims, scopes)
 }
 
 fn claim_text(value: &Value) -> Option<String> {
@@ -172,14 +160,16 @@ fn claim_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Scopes from a `scope`/`scp` value: a space-separated string (HTTP API turns a
-/// JSON array claim into `"[a b]"`), or a JSON array of strings.
+/// Scopes from space-separated text (HTTP API turns a JSON array claim into `"[a b]"`).
+fn split_scopes(text: &str) -> Vec<String> {
+    let inner = text.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(text);
+    inner.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Scopes from a typed `scope`/`scp` value: text, or a JSON array of strings.
 fn scope_list(value: &Value) -> Vec<String> {
     match value {
-        Value::String(s) => {
-            let inner = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
-            inner.split_whitespace().map(str::to_owned).collect()
-        }
+        Value::String(s) => split_scopes(s),
         Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         _ => Vec::new(),
     }
