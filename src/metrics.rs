@@ -33,18 +33,17 @@ pub struct RequestMetrics<'a> {
 
 impl MetricsSink {
     pub fn record(&self, metrics: &RequestMetrics<'_>) {
-        let document = match self {
-            MetricsSink::Off => return,
-            _ => document(metrics, epoch_millis()),
-        };
         match self {
-            MetricsSink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                // A lost metric line must never fail the request.
-                let _ = writeln!(out, "{document}");
-            }
-            MetricsSink::Memory(lines) => lines.lock().unwrap_or_else(|p| p.into_inner()).push(document),
             MetricsSink::Off => {}
+            MetricsSink::Stdout => {
+                let document = document(metrics, epoch_millis());
+                // A lost metric line must never fail the request.
+                let _ = writeln!(std::io::stdout().lock(), "{document}");
+            }
+            MetricsSink::Memory(lines) => {
+                let document = document(metrics, epoch_millis());
+                lines.lock().unwrap_or_else(|p| p.into_inner()).push(document);
+            }
         }
     }
 }
