@@ -79,15 +79,14 @@ impl SessionMinter for ParsecClient {
         let body = serde_json::to_vec(&CreateSession { external_id: external_id.as_str() })
             .map_err(|_| UpstreamError::Unreachable)?;
         let exchange = async {
-            match self.post_once(key, &body).await {
-                Err(Attempt::ConnectFailed) => match self.post_once(key, &body).await {
-                    Err(Attempt::ConnectFailed) => Err(UpstreamError::Unreachable),
-                    Err(Attempt::Failed(e)) => Err(e),
-                    Ok(minted) => Ok(minted),
-                },
-                Err(Attempt::Failed(e)) => Err(e),
-                Ok(minted) => Ok(minted),
-            }
+            let outcome = match self.post_once(key, &body).await {
+                Err(Attempt::ConnectFailed) => self.post_once(key, &body).await, // the one retry
+                other => other,
+            };
+            outcome.map_err(|attempt| match attempt {
+                Attempt::ConnectFailed => UpstreamError::Unreachable,
+                Attempt::Failed(e) => e,
+            })
         };
         timeout_at(deadline, exchange).await.unwrap_or(Err(UpstreamError::Timeout))
     }
