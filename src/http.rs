@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::Method;
-use lambda_http::request::{RequestContext, RequestOrigin};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
 
@@ -21,23 +21,74 @@ use crate::secret::SecretSource;
 /// What the function keeps back from the invocation's deadline to answer in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
-/// Answers one request. Never fails: every outcome is a response.
-pub async fn handle<S: SecretSource, P: SessionMinter>(
+/// What reached the adapter: a request it could read, or an event it could
+/// not (with the request id to answer under). Built once and moved once per
+/// request, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Incoming {
+    Read(Request),
+    Unreadable { request_id: String, why: &'static str },
+}
+
+/// Whether an answer is recorded (audit line and metrics). Only Init's
+/// rehearsal is not: it is not a request anybody made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    On,
+    Off,
+}
+
+/// Answers one request. Never fails: every outcome, a caught panic included,
+/// ends in [`finish`].
+pub async fn serve<S: SecretSource, P: SessionMinter>(
     broker: &Broker<S, P>,
     request: Request,
 ) -> Response<Body> {
-    let mut audit = Audit::new(request_id(&request));
-    let result = process(broker, &request, &mut audit).await;
-    let response = match &result {
+    answer(broker, Incoming::Read(request), Recording::On).await
+}
+
+/// The one path of a request: checks, outcome, [`finish`].
+pub async fn answer<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    incoming: Incoming,
+    recording: Recording,
+) -> Response<Body> {
+    match incoming {
+        Incoming::Read(request) => {
+            let mut audit = Audit::new(request_id(&request));
+            let outcome = crate::panic_guard::catch_panic(process(broker, &request, &mut audit))
+                .await
+                .unwrap_or(Err(BrokerError::Internal));
+            finish(broker, audit, outcome, recording)
+        }
+        Incoming::Unreadable { request_id, why } => {
+            let mut audit = Audit::new(request_id);
+            audit.upstream.detail = Some(why.to_owned());
+            let outcome = Err(BrokerError::InvalidRequest("The request could not be read."));
+            finish(broker, audit, outcome, recording)
+        }
+    }
+}
+
+/// Where every request ends: the response, the audit line, the metrics.
+fn finish<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    mut audit: Audit,
+    outcome: Result<Session, BrokerError>,
+    recording: Recording,
+) -> Response<Body> {
+    let response = match &outcome {
         Ok(session) => {
             audit.expires_at = Some(session.expires_at);
             response::created(session)
         }
         Err(e) => response::error(e, &audit.request_id),
     };
-    let error_code = result.as_ref().err().map(BrokerError::code);
-    audit.emit(error_code.unwrap_or("created"), response.status());
-    broker.record_metrics(error_code, &audit.upstream);
+    if recording == Recording::On {
+        let error_code = outcome.as_ref().err().map(BrokerError::code);
+        audit.emit(error_code.unwrap_or("created"), response.status());
+        broker.record_metrics(error_code, &audit.upstream);
+    }
     response
 }
 
@@ -91,46 +142,3 @@ fn invocation_deadline(request: &Request) -> Instant {
 
 /// 2001-09-09 in epoch milliseconds: any real deadline is later.
 const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
-
-/// An unauthenticated HTTP API event: the rehearsal's input.
-const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","rawPath":"/sessions",
-"rawQueryString":"","headers":{"content-type":"application/json"},"body":"{}","isBase64Encoded":false,
-"requestContext":{"accountId":"-","apiId":"-","domainName":"-","domainPrefix":"-","requestId":"rehearsal",
-"routeKey":"POST /sessions","stage":"$default","time":"-","timeEpoch":0,
-"http":{"method":"POST","path":"/sessions","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"-"}}}"#;
-
-/// Runs the request path once during Init on a built-in event that stops at
-/// `401`: no Secrets Manager or Parsec call, no audit line, no metric. It
-/// pages in and warms the code every request uses, so the first real
-/// invocation costs about what a warm one does.
-pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) {
-    let Ok(request) = lambda_http::request::from_str(REHEARSAL_EVENT) else { return };
-    let mut audit = Audit::new(request_id(&request));
-    let outcome = process(broker, &request, &mut audit).await;
-    let response = match &outcome {
-        Ok(session) => response::created(session),
-        Err(e) => response::error(e, &audit.request_id),
-    };
-    let _ = body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
-    let _ = crate::lambda_adapter::to_wire(&RequestOrigin::ApiGatewayV2, response);
-}
-
-/// [`handle`], with a panic on the request path answered as the contract's
-/// `500` rather than a lost invocation.
-pub async fn serve<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
-    request: Request,
-) -> Response<Body> {
-    let id = request_id(&request);
-    match crate::panic_guard::catch_panic(handle(broker, request)).await {
-        Ok(response) => response,
-        Err(()) => {
-            let err = BrokerError::Internal;
-            let response = response::error(&err, &id);
-            let audit = Audit::new(id);
-            audit.emit(err.code(), response.status());
-            broker.record_metrics(Some(err.code()), &audit.upstream);
-            response
-        }
-    }
-}

@@ -19,30 +19,70 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::broker::Broker;
-use crate::error::BrokerError;
-use crate::http::serve;
+use crate::http::{answer, Incoming, Recording};
 use crate::parsec::SessionMinter;
-use crate::response;
 use crate::secret::SecretSource;
 
-/// Answers the event as Lambda delivered it (raw JSON).
+/// Answers the event as Lambda delivered it (raw JSON), in the response shape
+/// of its front door.
 pub async fn handle_raw<S: SecretSource, P: SessionMinter>(
     broker: &Broker<S, P>,
     raw: &RawValue,
     context: Context,
 ) -> Value {
+    respond(broker, raw, context, Recording::On).await
+}
+
+async fn respond<S: SecretSource, P: SessionMinter>(
+    broker: &Broker<S, P>,
+    raw: &RawValue,
+    context: Context,
+    recording: Recording,
+) -> Value {
+    let (origin, incoming) = read_event(raw, context);
+    to_wire(&origin, answer(broker, incoming, recording).await)
+}
+
+/// The event as a `lambda_http` request, or why it cannot be one. Either way
+/// with the request id to answer under: API Gateway's when the event has one.
+pub fn read_event(raw: &RawValue, context: Context) -> (RequestOrigin, Incoming) {
     if let Ok(payload) = serde_json::from_str::<LambdaRequest>(raw.get()) {
-        return handle_event(broker, payload, context).await;
+        return to_request(payload, context);
     }
     let Ok(mut value) = serde_json::from_str::<Value>(raw.get()) else {
-        return unreadable(&RequestOrigin::ApiGatewayV2, &context.request_id);
+        return (RequestOrigin::ApiGatewayV2, unreadable(None, context, "the event is not JSON"));
     };
     stringify_jwt_claims(&mut value);
     let origin =
         if value["version"] == "2.0" { RequestOrigin::ApiGatewayV2 } else { RequestOrigin::ApiGatewayV1 };
+    let gateway_id = value.pointer("/requestContext/requestId").and_then(Value::as_str).map(str::to_owned);
     match serde_json::from_value::<LambdaRequest>(value) {
-        Ok(payload) => handle_event(broker, payload, context).await,
-        Err(_) => unreadable(&origin, &context.request_id),
+        Ok(payload) => to_request(payload, context),
+        Err(_) => (origin, unreadable(gateway_id, context, "the event is not an API Gateway request")),
+    }
+}
+
+/// lambda_http's conversion, which panics on some inputs (see the module note).
+fn to_request(payload: LambdaRequest, context: Context) -> (RequestOrigin, Incoming) {
+    let origin = payload.request_origin();
+    let gateway_id = gateway_request_id(&payload);
+    match catch_unwind(AssertUnwindSafe(|| Request::from(payload))) {
+        Ok(request) => (origin, Incoming::Read(request.with_lambda_context(context))),
+        Err(_) => (origin, unreadable(gateway_id, context, "lambda_http could not convert the event")),
+    }
+}
+
+fn unreadable(gateway_id: Option<String>, context: Context, why: &'static str) -> Incoming {
+    let request_id = gateway_id.filter(|id| !id.is_empty()).unwrap_or(context.request_id);
+    Incoming::Unreadable { request_id, why }
+}
+
+fn gateway_request_id(payload: &LambdaRequest) -> Option<String> {
+    match payload {
+        LambdaRequest::ApiGatewayV1(event) => event.request_context.request_id.clone(),
+        LambdaRequest::ApiGatewayV2(event) => event.request_context.request_id.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }
 
@@ -57,25 +97,21 @@ fn stringify_jwt_claims(event: &mut Value) {
     }
 }
 
-fn unreadable(origin: &RequestOrigin, request_id: &str) -> Value {
-    tracing::warn!(request_id = %request_id, "an event that is not an API Gateway request was answered 400");
-    let err = BrokerError::InvalidRequest("The request could not be read.");
-    to_wire(origin, response::error(&err, request_id))
-}
+/// An unauthenticated HTTP API event: the rehearsal's input.
+const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","rawPath":"/sessions",
+"rawQueryString":"","headers":{"content-type":"application/json"},"body":"{}","isBase64Encoded":false,
+"requestContext":{"accountId":"-","apiId":"-","domainName":"-","domainPrefix":"-","requestId":"rehearsal",
+"routeKey":"POST /sessions","stage":"$default","time":"-","timeEpoch":0,
+"http":{"method":"POST","path":"/sessions","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"-"}}}"#;
 
-/// Answers one raw event with the response shape its front door expects.
-pub async fn handle_event<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
-    payload: LambdaRequest,
-    context: Context,
-) -> Value {
-    let origin = payload.request_origin();
-    let request_id = context.request_id.clone();
-    let response = match catch_unwind(AssertUnwindSafe(|| Request::from(payload))) {
-        Ok(request) => serve(broker, request.with_lambda_context(context)).await,
-        Err(_) => return unreadable(&origin, &request_id),
-    };
-    to_wire(&origin, response)
+/// Runs the request path once during Init, from the raw event to the wire
+/// document, on a built-in event that stops at `401`: no Secrets Manager or
+/// Parsec call, no audit line, no metric. It pages in and warms the code every
+/// request uses, so the first real invocation costs about what a warm one does.
+pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) {
+    let Ok(raw) = RawValue::from_string(REHEARSAL_EVENT.to_owned()) else { return };
+    let _ = respond(broker, &raw, Context::default(), Recording::Off).await;
+    let _ = crate::body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
 }
 
 /// The API Gateway response document for `response`, as lambda_http writes it:
@@ -115,6 +151,7 @@ pub fn to_wire(origin: &RequestOrigin, response: Response<Body>) -> Value {
 mod tests {
     use super::*;
     use crate::error::BrokerError;
+    use crate::response;
 
     #[test]
     fn rest_responses_put_headers_in_multi_value_headers() {

@@ -36,7 +36,7 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
     let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
     let broker = Broker::new(config, secrets, parsec).with_metrics(MetricsSink::Stdout);
     broker.prime().await;
-    crate::http::rehearse(&broker).await;
+    crate::lambda_adapter::rehearse(&broker).await;
     Ok(broker)
 }
 

@@ -278,6 +278,16 @@ impl TestApp {
         self.metrics.lock().unwrap().iter().map(|d| serde_json::from_str(d).unwrap()).collect()
     }
 
+    /// The audit lines logged so far (JSON log format), parsed.
+    pub fn audit_lines(&self) -> Vec<Value> {
+        self.logs
+            .text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["message"] == "session request")
+            .collect()
+    }
+
     /// The values this test must never have logged.
     pub fn secrets_to_hide(&self) -> Vec<String> {
         let mut all = vec![KEY_V1.to_owned(), KEY_V2.to_owned()];
