@@ -7,13 +7,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::BrokerError;
-use crate::external_id::ExternalId;
-use crate::key_cache::KeyCache;
-use crate::metrics::{MetricsSink, RequestMetrics};
+use crate::domain::error::BrokerError;
+use crate::domain::external_id::ExternalId;
+use crate::domain::policy::Policy;
+use crate::observability::metrics::{MetricsSink, RequestMetrics};
 use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
-use crate::policy::Policy;
-use crate::secret::{SecretError, SecretSource};
+use crate::secrets::cache::KeyCache;
+use crate::secrets::{SecretError, SecretSource};
 
 pub struct Broker<S, P> {
     policy: Policy,
@@ -126,7 +126,7 @@ impl<S: SecretSource, P: SessionMinter> Broker<S, P> {
 
     async fn call(
         &self,
-        key: &crate::secret::ApiKey,
+        key: &crate::secrets::ApiKey,
         external_id: &ExternalId,
         budget_end: Instant,
         trace: &mut UpstreamTrace,

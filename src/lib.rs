@@ -1,26 +1,23 @@
 //! A Lambda function that brokers Parsec Enterprise sessions: it checks who is
 //! calling from the API Gateway authorizer context, decides which Parsec user
 //! the session is for, and asks Parsec for it with an API key that never
-//! leaves the function. See `README.md` and the contract it implements.
+//! leaves the function. `docs/contract.md` is the behaviour it implements.
+//!
+//! The tree says what role each part plays:
+//! - [`domain`]: the rules, with no AWS or HTTP types in them;
+//! - [`entrypoints`]: the Lambda event in, the response out, and the one path between;
+//! - [`secrets`], [`parsec`]: one folder per outside dependency, each with its
+//!   trait, its live implementation and the cache or double beside it;
+//! - [`observability`]: logs, the audit line, metrics;
+//! - [`config`], [`startup`], [`broker`]: what is read at start, what is built
+//!   from it, and the flow that ties the dependencies together.
 
-pub mod audit;
-pub mod body;
 pub mod broker;
-pub mod caller;
 pub mod config;
-pub mod error;
-pub mod external_id;
-pub mod http;
+pub mod domain;
+pub mod entrypoints;
 pub mod http_client;
-pub mod key_cache;
-pub mod lambda_adapter;
-pub mod metrics;
-pub mod panic_guard;
+pub mod observability;
 pub mod parsec;
-pub mod parsec_client;
-pub mod policy;
-pub mod response;
-pub mod secret;
-pub mod secrets_manager;
+pub mod secrets;
 pub mod startup;
-pub mod telemetry;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
-use session_broker::{config::Config, lambda_adapter, startup, telemetry};
+use session_broker::entrypoints::lambda;
+use session_broker::observability::telemetry;
+use session_broker::{config::Config, startup};
 
 fn main() -> ExitCode {
     telemetry::init();
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
         lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
             let broker = Arc::clone(&broker);
             async move {
-                Ok::<_, Infallible>(lambda_adapter::handle_raw(&broker, &event.payload, event.context).await)
+                Ok::<_, Infallible>(lambda::handle_raw(&broker, &event.payload, event.context).await)
             }
         }))
         .await

@@ -9,9 +9,9 @@ use aws_config::BehaviorVersion;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::http_client;
-use crate::metrics::MetricsSink;
-use crate::parsec_client::ParsecClient;
-use crate::secrets_manager::SecretsManagerSource;
+use crate::observability::metrics::MetricsSink;
+use crate::parsec::client::ParsecClient;
+use crate::secrets::secrets_manager::SecretsManagerSource;
 
 pub type LiveBroker = Broker<SecretsManagerSource, ParsecClient>;
 
@@ -36,7 +36,7 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
     let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
     let broker = Broker::new(config, secrets, parsec).with_metrics(MetricsSink::Stdout);
     broker.prime().await;
-    crate::lambda_adapter::rehearse(&broker).await;
+    crate::entrypoints::lambda::rehearse(&broker).await;
     Ok(broker)
 }
 

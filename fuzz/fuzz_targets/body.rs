@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_broker::body;
+use session_broker::domain::body;
 
 fuzz_target!(|input: (&[u8], &[u8])| {
     let (content_type, bytes) = input;

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use session_broker::broker::Broker;
 use session_broker::config::Config;
-use session_broker::external_id::ExternalId;
-use session_broker::lambda_adapter::handle_raw;
+use session_broker::domain::external_id::ExternalId;
+use session_broker::entrypoints::lambda::handle_raw;
 use session_broker::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
-use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
+use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
 use tokio::time::Instant;
 
 struct Key;

@@ -3,7 +3,7 @@
 
 use lambda_http::Context;
 use serde_json::{json, Value};
-use session_broker::lambda_adapter::handle_raw;
+use session_broker::entrypoints::lambda::handle_raw;
 
 use crate::helpers::*;
 

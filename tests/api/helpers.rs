@@ -11,11 +11,11 @@ use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
 use session_broker::broker::Broker;
 use session_broker::config::Config;
-use session_broker::http::serve;
-use session_broker::metrics::MetricsSink;
-use session_broker::parsec_client::ParsecClient;
-use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
-use session_broker::telemetry;
+use session_broker::entrypoints::http::serve;
+use session_broker::observability::metrics::MetricsSink;
+use session_broker::observability::telemetry;
+use session_broker::parsec::client::ParsecClient;
+use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
 use tracing::level_filters::LevelFilter;
 use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
 

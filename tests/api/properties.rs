@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use session_broker::body;
 use session_broker::broker::Broker;
 use session_broker::config::Config;
-use session_broker::external_id::ExternalId;
-use session_broker::http::serve;
+use session_broker::domain::body;
+use session_broker::domain::external_id::ExternalId;
+use session_broker::entrypoints::http::serve;
 use session_broker::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
-use session_broker::secret::{ApiKey, SecretError, SecretSource, VersionedKey};
+use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
 use tokio::time::Instant;
 
 use crate::helpers::now_epoch;

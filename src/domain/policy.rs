@@ -1,10 +1,10 @@
 //! Who may have a session for whom: the scope rule and the choice of
 //! `external_id`, in both modes. Pure functions of the caller and the body.
 
-use crate::caller::Caller;
 use crate::config::ExternalIdSource;
-use crate::error::BrokerError;
-use crate::external_id::ExternalId;
+use crate::domain::caller::Caller;
+use crate::domain::error::BrokerError;
+use crate::domain::external_id::ExternalId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {

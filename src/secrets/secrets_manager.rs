@@ -4,7 +4,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::Client;
 
-use crate::secret::{extract_key, SecretError, SecretSource, VersionedKey};
+use crate::secrets::{extract_key, SecretError, SecretSource, VersionedKey};
 
 pub struct SecretsManagerSource {
     client: Client,

@@ -1,6 +1,9 @@
 //! The Parsec Enterprise API key: how it is held (never printable), how it is
 //! read out of a SecretString, and the trait behind which Secrets Manager sits.
 
+pub mod cache;
+pub mod secrets_manager;
+
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::error::BrokerError;
+use crate::domain::error::BrokerError;
 
 pub const MAX_BODY_BYTES: usize = 4096;
 

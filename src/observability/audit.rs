@@ -4,8 +4,8 @@
 use lambda_http::http::StatusCode;
 
 use crate::broker::UpstreamTrace;
-use crate::caller::Caller;
-use crate::external_id::ExternalId;
+use crate::domain::caller::Caller;
+use crate::domain::external_id::ExternalId;
 
 #[derive(Debug, Default)]
 pub struct Audit {
@@ -37,7 +37,7 @@ impl Audit {
         macro_rules! line {
             ($level:expr) => {
                 tracing::event!(
-                    target: "session_broker::audit",
+                    target: "session_broker::observability::audit",
                     $level,
                     request_id = %self.request_id,
                     caller_kind = self.caller_kind.unwrap_or("none"),

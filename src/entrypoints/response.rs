@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use crate::error::BrokerError;
+use crate::domain::error::BrokerError;
 use crate::parsec::Session;
 
 #[derive(Serialize)]

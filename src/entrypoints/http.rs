@@ -9,14 +9,14 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
 
-use crate::audit::Audit;
-use crate::body;
 use crate::broker::Broker;
-use crate::caller::Caller;
-use crate::error::BrokerError;
+use crate::domain::body;
+use crate::domain::caller::Caller;
+use crate::domain::error::BrokerError;
+use crate::entrypoints::response;
+use crate::observability::audit::Audit;
 use crate::parsec::{Session, SessionMinter};
-use crate::response;
-use crate::secret::SecretSource;
+use crate::secrets::SecretSource;
 
 /// What the function keeps back from the invocation's deadline to answer in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -56,7 +56,7 @@ pub async fn answer<S: SecretSource, P: SessionMinter>(
     match incoming {
         Incoming::Read(request) => {
             let mut audit = Audit::new(request_id(&request));
-            let outcome = crate::panic_guard::catch_panic(process(broker, &request, &mut audit))
+            let outcome = crate::entrypoints::panic_guard::catch_panic(process(broker, &request, &mut audit))
                 .await
                 .unwrap_or(Err(BrokerError::Internal));
             finish(broker, audit, outcome, recording)

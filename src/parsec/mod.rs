@@ -1,5 +1,7 @@
 //! What the broker needs from Parsec, as a trait, and the values that cross it.
-//! The HTTP implementation is in `parsec_client.rs`.
+//! The HTTP implementation is in `client.rs`.
+
+pub mod client;
 
 use std::fmt;
 use std::future::Future;
@@ -7,8 +9,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::external_id::ExternalId;
-use crate::secret::ApiKey;
+use crate::domain::external_id::ExternalId;
+use crate::secrets::ApiKey;
 
 /// A Parsec session id: as sensitive as a password. Its `Debug` hides it and
 /// it has no `Display`; [`SessionId::expose`] is for the response body only.

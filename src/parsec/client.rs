@@ -8,9 +8,9 @@ use reqwest::{Client, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout_at, Instant};
 
-use crate::external_id::ExternalId;
+use crate::domain::external_id::ExternalId;
 use crate::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
-use crate::secret::ApiKey;
+use crate::secrets::ApiKey;
 
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const DEFAULT_RETRY_AFTER: &str = "1";

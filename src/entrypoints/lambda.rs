@@ -19,9 +19,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::broker::Broker;
-use crate::http::{answer, Incoming, Recording};
+use crate::entrypoints::http::{answer, Incoming, Recording};
 use crate::parsec::SessionMinter;
-use crate::secret::SecretSource;
+use crate::secrets::SecretSource;
 
 /// Answers the event as Lambda delivered it (raw JSON), in the response shape
 /// of its front door.
@@ -111,7 +111,7 @@ const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","r
 pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) {
     let Ok(raw) = RawValue::from_string(REHEARSAL_EVENT.to_owned()) else { return };
     let _ = respond(broker, &raw, Context::default(), Recording::Off).await;
-    let _ = crate::body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
+    let _ = crate::domain::body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
 }
 
 /// The API Gateway response document for `response`, as lambda_http writes it:
@@ -150,8 +150,8 @@ pub fn to_wire(origin: &RequestOrigin, response: Response<Body>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::BrokerError;
-    use crate::response;
+    use crate::domain::error::BrokerError;
+    use crate::entrypoints::response;
 
     #[test]
     fn rest_responses_put_headers_in_multi_value_headers() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::{timeout_at, Instant};
 
-use crate::secret::{SecretError, SecretSource, VersionedKey};
+use crate::secrets::{SecretError, SecretSource, VersionedKey};
 
 pub struct KeyCache<S> {
     source: S,
@@ -131,7 +131,7 @@ impl<S: SecretSource> KeyCache<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::ApiKey;
+    use crate::secrets::ApiKey;
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex as StdMutex;

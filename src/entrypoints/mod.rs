@@ -1,0 +1,8 @@
+//! What calls the function: the raw Lambda event in, the API Gateway response
+//! out, and the one path of a request between them (checks in the contract's
+//! order, then `finish`).
+
+pub mod http;
+pub mod lambda;
+pub mod panic_guard;
+pub mod response;
