@@ -7,19 +7,12 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::domain::policy::ExternalIdSource;
+
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
 const SESSIONS_PATH: &str = "enterprise/sessions";
 /// Lambda's longest invocation; a larger upstream budget can never be used.
 const MAX_TIMEOUT_MS: u64 = 900_000;
-
-/// Where the Parsec user a session is for comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExternalIdSource {
-    /// From the caller's identity claim; a body value must match it.
-    Claim,
-    /// From the request body, for trusted backends acting for their users.
-    Body,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

@@ -10,7 +10,8 @@
 //!   trait, its live implementation and the cache or double beside it;
 //! - [`observability`]: logs, the audit line, metrics;
 //! - [`config`], [`startup`], [`broker`]: what is read at start, what is built
-//!   from it, and the flow that ties the dependencies together.
+//!   from it, and the flow that ties the dependencies together;
+//! - `testing` (tests and tools only): the doubles as `Deps`, configurations, sample events.
 
 pub mod broker;
 pub mod config;
@@ -21,3 +22,5 @@ pub mod observability;
 pub mod parsec;
 pub mod secrets;
 pub mod startup;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

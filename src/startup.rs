@@ -6,14 +6,22 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Deps};
 use crate::config::Config;
 use crate::http_client;
 use crate::observability::metrics::MetricsSink;
 use crate::parsec::client::ParsecClient;
 use crate::secrets::secrets_manager::SecretsManagerSource;
 
-pub type LiveBroker = Broker<SecretsManagerSource, ParsecClient>;
+/// The live dependencies: Secrets Manager and Parsec over HTTP.
+pub struct Live;
+
+impl Deps for Live {
+    type Secrets = SecretsManagerSource;
+    type Parsec = ParsecClient;
+}
+
+pub type LiveBroker = Broker<Live>;
 
 /// The shared HTTP client, the SDK client on top of it, and the primed key
 /// cache. Fails only if the HTTP client cannot be built; a failed secret fetch

@@ -6,43 +6,23 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use session_broker::broker::Broker;
-use session_broker::config::Config;
-use session_broker::domain::external_id::ExternalId;
 use session_broker::entrypoints::lambda::handle_raw;
-use session_broker::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
-use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
-use tokio::time::Instant;
+use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
 
-struct Key;
+type Doubles = With<MemorySecrets, MemoryParsec>;
 
-impl SecretSource for Key {
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
-        Ok(VersionedKey { key: ApiKey::new("k").unwrap(), version: "v".into() })
+fn broker(mode: &str) -> Broker<Doubles> {
+    let mut vars = vec![("EXTERNAL_ID_SOURCE", mode)];
+    if mode == "body" {
+        vars.push(("REQUIRED_SCOPE", "parsec/sessions"));
     }
-}
-
-struct Parsec;
-
-impl SessionMinter for Parsec {
-    async fn create_session(&self, _: &ApiKey, _: &ExternalId, _: Instant) -> Result<Minted, UpstreamError> {
-        Ok(Minted { session: Session { id: SessionId::new("s".into()), expires_at: i64::MAX }, status: 201 })
-    }
-}
-
-fn broker(mode: &str) -> Broker<Key, Parsec> {
-    let config = Config::from_lookup(|name| match name {
-        "PARSEC_SECRET_ID" => Some("s".into()),
-        "EXTERNAL_ID_SOURCE" => Some(mode.into()),
-        "REQUIRED_SCOPE" if mode == "body" => Some("parsec/sessions".into()),
-        _ => None,
-    })
-    .unwrap();
-    Broker::new(&config, Key, Parsec)
+    let config = testing::config(&vars).unwrap();
+    Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default())
 }
 
 fuzz_target!(|data: &[u8]| {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    static BROKERS: OnceLock<[Broker<Key, Parsec>; 2]> = OnceLock::new();
+    static BROKERS: OnceLock<[Broker<Doubles>; 2]> = OnceLock::new();
     let runtime = RUNTIME.get_or_init(|| {
         // Panics the adapter catches (inside lambda_http) are part of the
         // behaviour under test; one that escapes still fails the run.

@@ -1,14 +1,8 @@
-//! Who is calling, read from the authorizer context API Gateway attached to the
-//! event. Every front door of the contract ends up as one [`Caller`]: a kind, a
-//! map of claims and a set of scopes.
+//! Who is calling: every front door of the contract ends up as one [`Caller`],
+//! a kind, a map of claims and a set of scopes. `entrypoints/identity.rs`
+//! reads it out of API Gateway's authorizer contexts.
 
 use std::collections::BTreeMap;
-
-use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
-};
-use lambda_http::request::RequestContext;
-use serde_json::Value;
 
 /// Which authorizer vouched for the caller; logged as the caller kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +24,7 @@ impl CallerKind {
     }
 }
 
-/// An authenticated caller. The only way to get one is [`Caller::from_context`].
+/// An authenticated caller. The only way to get one is [`Caller::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     kind: CallerKind,
@@ -38,22 +32,7 @@ pub struct Caller {
     scopes: Vec<String>,
 }
 
-/// Keys API Gateway adds to a REST Lambda authorizer's map that say nothing
-/// about who the caller is.
-const REST_AUTHORIZER_BOOKKEEPING: &[&str] = &["integrationLatency"];
-
 impl Caller {
-    /// The caller described by the request context, or `None` when no
-    /// authorizer vouched for anyone (which the contract answers with 401).
-    pub fn from_context(context: Option<&RequestContext>) -> Option<Caller> {
-        match context? {
-            RequestContext::ApiGatewayV2(ctx) => from_http_api(ctx),
-            RequestContext::ApiGatewayV1(ctx) => from_rest_api(ctx),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
     pub fn kind(&self) -> CallerKind {
         self.kind
     }
@@ -77,229 +56,9 @@ impl Caller {
         keys.iter().find_map(|k| self.claim(k)).unwrap_or("unknown")
     }
 
-    fn new(kind: CallerKind, claims: BTreeMap<String, String>, scopes: Vec<String>) -> Option<Self> {
+    /// A caller vouched for by `kind` with these claims and scopes; `None`
+    /// when there are no claims (an authorizer that vouched for nobody).
+    pub fn new(kind: CallerKind, claims: BTreeMap<String, String>, scopes: Vec<String>) -> Option<Self> {
         (!claims.is_empty()).then_some(Caller { kind, claims, scopes })
-    }
-}
-
-fn from_http_api(ctx: &ApiGatewayV2httpRequestContext) -> Option<Caller> {
-    let authorizer = ctx.authorizer.as_ref()?;
-    if let Some(jwt) = authorizer.jwt.as_ref().filter(|jwt| !jwt.claims.is_empty()) {
-        let claims: BTreeMap<String, String> =
-            jwt.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut scopes = jwt.scopes.clone().unwrap_or_default();
-        for key in ["scope", "scp"] {
-            scopes.extend(jwt.claims.get(key).map(|v| split_scopes(v)).unwrap_or_default());
-        }
-        return Caller::new(CallerKind::Jwt, claims, scopes);
-    }
-    if !authorizer.fields.is_empty() {
-        return from_value_map(CallerKind::LambdaAuthorizer, authorizer.fields.iter(), &["scope"]);
-    }
-    authorizer.iam.as_ref().and_then(from_iam)
-}
-
-fn from_rest_api(ctx: &ApiGatewayProxyRequestContext) -> Option<Caller> {
-    let fields = &ctx.authorizer.fields;
-    if let Some(Value::Object(claims)) = fields.get("claims") {
-        return from_value_map(CallerKind::Cognito, claims.iter(), &["scope", "scp"]);
-    }
-    let context = fields.iter().filter(|(k, _)| !REST_AUTHORIZER_BOOKKEEPING.contains(&k.as_str()));
-    if let Some(caller) = from_value_map(CallerKind::LambdaAuthorizer, context, &["scope", "scp"]) {
-        return Some(caller);
-    }
-    let identity = &ctx.identity;
-    identity.user_arn.as_deref().filter(|arn| !arn.is_empty())?;
-    let pairs = [
-        ("userArn", &identity.user_arn),
-        ("callerId", &identity.caller),
-        ("accountId", &identity.account_id),
-        ("userId", &identity.user),
-    ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
-}
-
-fn from_iam(iam: &ApiGatewayRequestAuthorizerIamDescription) -> Option<Caller> {
-    let pairs = [
-        ("userArn", &iam.user_arn),
-        ("callerId", &iam.caller_id),
-        ("accountId", &iam.account_id),
-        ("userId", &iam.user_id),
-        ("principalOrgId", &iam.principal_org_id),
-    ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
-}
-
-fn text_claims<const N: usize>(pairs: [(&str, &Option<String>); N]) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| (k.to_owned(), v.clone())))
-        .collect()
-}
-
-/// Claims from a map of JSON values (Lambda authorizer context, Cognito claims):
-/// strings as they are, numbers and booleans as JSON text, anything else left out.
-fn from_value_map<'a>(
-    kind: CallerKind,
-    map: impl Iterator<Item = (&'a String, &'a Value)> + Clone,
-    scope_keys: &[&str],
-) -> Option<Caller> {
-    let claims: BTreeMap<String, String> =
-        map.clone().filter_map(|(k, v)| claim_text(v).map(|text| (k.clone(), text))).collect();
-    let scopes =
-        map.filter(|(k, _)| scope_keys.contains(&k.as_str())).flat_map(|(_, v)| scope_list(v)).collect();
-    Caller::new(kind, claims, scopes)
-}
-
-fn claim_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Scopes from space-separated text (HTTP API turns a JSON array claim into `"[a b]"`).
-fn split_scopes(text: &str) -> Vec<String> {
-    let inner = text.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(text);
-    inner.split_whitespace().map(str::to_owned).collect()
-}
-
-/// Scopes from a typed `scope`/`scp` value: text, or a JSON array of strings.
-fn scope_list(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => split_scopes(s),
-        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn caller(event: Value) -> Option<Caller> {
-        let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
-        use lambda_http::RequestExt;
-        Caller::from_context(request.request_context_ref())
-    }
-
-    fn http_api(authorizer: Value) -> Value {
-        json!({
-            "version": "2.0", "routeKey": "POST /sessions", "rawPath": "/sessions", "rawQueryString": "",
-            "headers": {}, "isBase64Encoded": false,
-            "requestContext": {
-                "accountId": "123456789012", "apiId": "api", "domainName": "d", "domainPrefix": "d",
-                "http": {"method": "POST", "path": "/sessions", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
-                "requestId": "req", "routeKey": "POST /sessions", "stage": "$default", "time": "t", "timeEpoch": 0,
-                "authorizer": authorizer
-            }
-        })
-    }
-
-    fn rest_api(authorizer: Value, identity: Value) -> Value {
-        json!({
-            "resource": "/sessions", "path": "/sessions", "httpMethod": "POST", "headers": {},
-            "multiValueHeaders": {}, "isBase64Encoded": false,
-            "requestContext": {
-                "accountId": "123456789012", "resourceId": "r", "stage": "Prod", "requestId": "req",
-                "identity": identity, "resourcePath": "/sessions", "httpMethod": "POST", "apiId": "api",
-                "authorizer": authorizer
-            }
-        })
-    }
-
-    #[test]
-    fn a_jwt_caller_gets_scopes_from_both_the_array_and_the_scope_claim() {
-        let c = caller(http_api(json!({"jwt": {"claims": {"sub": "u1", "scope": "a b"}, "scopes": ["c"]}})))
-            .unwrap();
-        assert_eq!(c.kind(), CallerKind::Jwt);
-        assert_eq!(c.claim("sub"), Some("u1"));
-        assert!(c.has_scope("a") && c.has_scope("b") && c.has_scope("c"));
-        assert!(!c.has_scope("d"));
-    }
-
-    #[test]
-    fn a_jwt_scp_claim_in_bracket_form_is_split_into_scopes() {
-        let c = caller(http_api(
-            json!({"jwt": {"claims": {"sub": "u1", "scp": "[read write]"}, "scopes": null}}),
-        ))
-        .unwrap();
-        assert!(c.has_scope("read") && c.has_scope("write"));
-    }
-
-    #[test]
-    fn an_http_api_lambda_authorizer_context_is_the_claims_map() {
-        let c = caller(http_api(json!({"lambda": {"sub": "u2", "tenant": 7, "admin": false, "scope": "x"}})))
-            .unwrap();
-        assert_eq!(c.kind(), CallerKind::LambdaAuthorizer);
-        assert_eq!(c.claim("tenant"), Some("7"));
-        assert_eq!(c.claim("admin"), Some("false"));
-        assert!(c.has_scope("x"));
-    }
-
-    #[test]
-    fn http_api_iam_exposes_the_documented_claims_only() {
-        let c = caller(http_api(json!({"iam": {
-            "accessKey": "AKIA", "accountId": "111", "callerId": "AIDA", "userArn": "arn:aws:iam::111:user/x",
-            "userId": "AIDA", "principalOrgId": "o-1", "cognitoIdentity": null
-        }})))
-        .unwrap();
-        assert_eq!(c.kind(), CallerKind::Iam);
-        assert_eq!(c.claim("userArn"), Some("arn:aws:iam::111:user/x"));
-        assert_eq!(c.claim("principalOrgId"), Some("o-1"));
-        assert_eq!(c.claim("accessKey"), None);
-        assert_eq!(c.principal(), "arn:aws:iam::111:user/x");
-    }
-
-    #[test]
-    fn rest_lambda_authorizer_values_may_be_numbers_or_booleans() {
-        let c = caller(rest_api(
-            json!({"principalId": "p", "userNumber": 12345, "active": true, "integrationLatency": 3}),
-            json!({}),
-        ))
-        .unwrap();
-        assert_eq!(c.kind(), CallerKind::LambdaAuthorizer);
-        assert_eq!(c.claim("userNumber"), Some("12345"));
-        assert_eq!(c.claim("active"), Some("true"));
-        assert_eq!(c.principal(), "p");
-    }
-
-    #[test]
-    fn rest_cognito_claims_keep_working_with_typed_values() {
-        let c = caller(rest_api(
-            json!({"claims": {"sub": "c1", "email_verified": true, "scope": "s1 s2"}}),
-            json!({}),
-        ))
-        .unwrap();
-        assert_eq!(c.kind(), CallerKind::Cognito);
-        assert_eq!(c.claim("email_verified"), Some("true"));
-        assert!(c.has_scope("s2"));
-    }
-
-    #[test]
-    fn rest_iam_maps_caller_and_user_to_the_http_api_names() {
-        let c = caller(rest_api(
-            json!({}),
-            json!({"userArn": "arn:aws:iam::1:user/a", "caller": "C", "user": "U", "accountId": "1"}),
-        ))
-        .unwrap();
-        assert_eq!(c.kind(), CallerKind::Iam);
-        assert_eq!(c.claim("callerId"), Some("C"));
-        assert_eq!(c.claim("userId"), Some("U"));
-        assert_eq!(c.claim("accountId"), Some("1"));
-    }
-
-    #[test]
-    fn no_authorizer_or_an_empty_one_is_no_caller() {
-        assert!(caller(http_api(Value::Null)).is_none());
-        assert!(caller(http_api(json!({}))).is_none());
-        assert!(caller(http_api(json!({"jwt": {"claims": {}, "scopes": null}}))).is_none());
-        assert!(caller(http_api(json!({"lambda": {}}))).is_none());
-        assert!(caller(rest_api(json!({}), json!({"sourceIp": "1.2.3.4"}))).is_none());
-        assert!(caller(rest_api(json!({"integrationLatency": 0}), json!({"userArn": null}))).is_none());
-        assert!(Caller::from_context(None).is_none());
     }
 }

@@ -1,10 +1,8 @@
 //! Every way a request can end other than with a session, and the contract's
-//! status, code and message for each. `response.rs` is the one place that turns
-//! these into HTTP responses.
+//! code and message for each. `entrypoints/response.rs` is the one place that
+//! gives them an HTTP status and turns them into responses.
 
 use std::fmt;
-
-use lambda_http::http::StatusCode;
 
 /// Everything that can stop a request. Client mistakes carry a message that
 /// helps the caller; server-side failures say nothing internal.
@@ -35,24 +33,6 @@ pub enum BrokerError {
 pub const SECRET_RETRY_AFTER_SECONDS: &str = "2";
 
 impl BrokerError {
-    pub fn status(&self) -> StatusCode {
-        use BrokerError::*;
-        match self {
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Unauthenticated => StatusCode::UNAUTHORIZED,
-            Forbidden(_) => StatusCode::FORBIDDEN,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            InvalidRequest(_) | InvalidExternalId(_) => StatusCode::BAD_REQUEST,
-            SecretUnavailable | UpstreamThrottled { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Misconfigured | Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            UpstreamAuthFailed | UpstreamError | UpstreamInvalidResponse | UpstreamUnreachable => {
-                StatusCode::BAD_GATEWAY
-            }
-            UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         use BrokerError::*;
         match self {
@@ -117,32 +97,6 @@ impl std::error::Error for BrokerError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_mistakes_are_4xx_and_server_faults_are_5xx() {
-        let client = [
-            BrokerError::MethodNotAllowed,
-            BrokerError::Unauthenticated,
-            BrokerError::Forbidden("x"),
-            BrokerError::PayloadTooLarge,
-            BrokerError::UnsupportedMediaType,
-            BrokerError::InvalidRequest("x"),
-            BrokerError::InvalidExternalId("x"),
-        ];
-        assert!(client.iter().all(|e| e.status().is_client_error()));
-        let server = [
-            BrokerError::SecretUnavailable,
-            BrokerError::Misconfigured,
-            BrokerError::UpstreamAuthFailed,
-            BrokerError::UpstreamThrottled { retry_after: "1".into() },
-            BrokerError::UpstreamError,
-            BrokerError::UpstreamInvalidResponse,
-            BrokerError::UpstreamTimeout,
-            BrokerError::UpstreamUnreachable,
-            BrokerError::Internal,
-        ];
-        assert!(server.iter().all(|e| e.status().is_server_error()));
-    }
 
     #[test]
     fn only_unavailability_answers_carry_retry_after() {

@@ -1,10 +1,18 @@
 //! Who may have a session for whom: the scope rule and the choice of
 //! `external_id`, in both modes. Pure functions of the caller and the body.
 
-use crate::config::ExternalIdSource;
 use crate::domain::caller::Caller;
 use crate::domain::error::BrokerError;
 use crate::domain::external_id::ExternalId;
+
+/// Where the Parsec user a session is for comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalIdSource {
+    /// From the caller's identity claim; a body value must match it.
+    Claim,
+    /// From the request body, for trusted backends acting for their users.
+    Body,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {

@@ -9,14 +9,13 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Deps};
 use crate::domain::body;
-use crate::domain::caller::Caller;
 use crate::domain::error::BrokerError;
+use crate::entrypoints::identity;
 use crate::entrypoints::response;
 use crate::observability::audit::Audit;
-use crate::parsec::{Session, SessionMinter};
-use crate::secrets::SecretSource;
+use crate::parsec::Session;
 
 /// What the function keeps back from the invocation's deadline to answer in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -40,19 +39,12 @@ pub enum Recording {
 
 /// Answers one request. Never fails: every outcome, a caught panic included,
 /// ends in [`finish`].
-pub async fn serve<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
-    request: Request,
-) -> Response<Body> {
+pub async fn serve<D: Deps>(broker: &Broker<D>, request: Request) -> Response<Body> {
     answer(broker, Incoming::Read(request), Recording::On).await
 }
 
 /// The one path of a request: checks, outcome, [`finish`].
-pub async fn answer<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
-    incoming: Incoming,
-    recording: Recording,
-) -> Response<Body> {
+pub async fn answer<D: Deps>(broker: &Broker<D>, incoming: Incoming, recording: Recording) -> Response<Body> {
     match incoming {
         Incoming::Read(request) => {
             let mut audit = Audit::new(request_id(&request));
@@ -71,8 +63,8 @@ pub async fn answer<S: SecretSource, P: SessionMinter>(
 }
 
 /// Where every request ends: the response, the audit line, the metrics.
-fn finish<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
+fn finish<D: Deps>(
+    broker: &Broker<D>,
     mut audit: Audit,
     outcome: Result<Session, BrokerError>,
     recording: Recording,
@@ -86,21 +78,21 @@ fn finish<S: SecretSource, P: SessionMinter>(
     };
     if recording == Recording::On {
         let error_code = outcome.as_ref().err().map(BrokerError::code);
-        audit.emit(error_code.unwrap_or("created"), response.status());
+        audit.emit(error_code.unwrap_or("created"), response.status().as_u16());
         broker.record_metrics(error_code, &audit.upstream);
     }
     response
 }
 
-async fn process<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
+async fn process<D: Deps>(
+    broker: &Broker<D>,
     request: &Request,
     audit: &mut Audit,
 ) -> Result<Session, BrokerError> {
     if request.method() != Method::POST {
         return Err(BrokerError::MethodNotAllowed);
     }
-    let caller = Caller::from_context(request.request_context_ref()).ok_or(BrokerError::Unauthenticated)?;
+    let caller = identity::caller(request.request_context_ref()).ok_or(BrokerError::Unauthenticated)?;
     audit.caller(&caller);
     broker.policy().check_scope(&caller)?;
     let content_type = request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes());

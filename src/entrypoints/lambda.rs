@@ -18,23 +18,17 @@ use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Deps};
 use crate::entrypoints::http::{answer, Incoming, Recording};
-use crate::parsec::SessionMinter;
-use crate::secrets::SecretSource;
 
 /// Answers the event as Lambda delivered it (raw JSON), in the response shape
 /// of its front door.
-pub async fn handle_raw<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
-    raw: &RawValue,
-    context: Context,
-) -> Value {
+pub async fn handle_raw<D: Deps>(broker: &Broker<D>, raw: &RawValue, context: Context) -> Value {
     respond(broker, raw, context, Recording::On).await
 }
 
-async fn respond<S: SecretSource, P: SessionMinter>(
-    broker: &Broker<S, P>,
+async fn respond<D: Deps>(
+    broker: &Broker<D>,
     raw: &RawValue,
     context: Context,
     recording: Recording,
@@ -108,7 +102,7 @@ const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","r
 /// document, on a built-in event that stops at `401`: no Secrets Manager or
 /// Parsec call, no audit line, no metric. It pages in and warms the code every
 /// request uses, so the first real invocation costs about what a warm one does.
-pub async fn rehearse<S: SecretSource, P: SessionMinter>(broker: &Broker<S, P>) {
+pub async fn rehearse<D: Deps>(broker: &Broker<D>) {
     let Ok(raw) = RawValue::from_string(REHEARSAL_EVENT.to_owned()) else { return };
     let _ = respond(broker, &raw, Context::default(), Recording::Off).await;
     let _ = crate::domain::body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);

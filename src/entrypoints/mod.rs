@@ -3,6 +3,7 @@
 //! order, then `finish`).
 
 pub mod http;
+pub mod identity;
 pub mod lambda;
 pub mod panic_guard;
 pub mod response;

@@ -27,6 +27,25 @@ struct ErrorBody<'a> {
     request_id: &'a str,
 }
 
+/// The HTTP status of each way a request can fail: the contract's error table.
+pub fn status(err: &BrokerError) -> StatusCode {
+    use BrokerError::*;
+    match err {
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        Forbidden(_) => StatusCode::FORBIDDEN,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        InvalidRequest(_) | InvalidExternalId(_) => StatusCode::BAD_REQUEST,
+        SecretUnavailable | UpstreamThrottled { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Misconfigured | Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        UpstreamAuthFailed | UpstreamError | UpstreamInvalidResponse | UpstreamUnreachable => {
+            StatusCode::BAD_GATEWAY
+        }
+        UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+    }
+}
+
 /// `201` with the session id and its expiry, nothing else.
 pub fn created(session: &Session) -> Response<Body> {
     let body = Created { session_id: session.id.expose(), expires_at: session.expires_at };
@@ -36,7 +55,7 @@ pub fn created(session: &Session) -> Response<Body> {
 /// The contract's error body, with `Allow` or `Retry-After` where they apply.
 pub fn error(err: &BrokerError, request_id: &str) -> Response<Body> {
     let body = ErrorEnvelope { error: ErrorBody { code: err.code(), message: err.message(), request_id } };
-    let mut response = json(err.status(), &body);
+    let mut response = json(status(err), &body);
     let headers = response.headers_mut();
     if *err == BrokerError::MethodNotAllowed {
         headers.insert(ALLOW, HeaderValue::from_static("POST"));
@@ -57,4 +76,35 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_mistakes_are_4xx_and_server_faults_are_5xx() {
+        let client = [
+            BrokerError::MethodNotAllowed,
+            BrokerError::Unauthenticated,
+            BrokerError::Forbidden("x"),
+            BrokerError::PayloadTooLarge,
+            BrokerError::UnsupportedMediaType,
+            BrokerError::InvalidRequest("x"),
+            BrokerError::InvalidExternalId("x"),
+        ];
+        assert!(client.iter().all(|e| status(e).is_client_error()));
+        let server = [
+            BrokerError::SecretUnavailable,
+            BrokerError::Misconfigured,
+            BrokerError::UpstreamAuthFailed,
+            BrokerError::UpstreamThrottled { retry_after: "1".into() },
+            BrokerError::UpstreamError,
+            BrokerError::UpstreamInvalidResponse,
+            BrokerError::UpstreamTimeout,
+            BrokerError::UpstreamUnreachable,
+            BrokerError::Internal,
+        ];
+        assert!(server.iter().all(|e| status(e).is_server_error()));
+    }
 }

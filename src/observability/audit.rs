@@ -1,11 +1,20 @@
 //! The one structured line logged per request. It names who asked for whom and
 //! how it ended; it never holds the key, a session id or a header.
 
-use lambda_http::http::StatusCode;
+use std::time::Duration;
 
-use crate::broker::UpstreamTrace;
 use crate::domain::caller::Caller;
 use crate::domain::external_id::ExternalId;
+
+/// What the upstream exchange looked like, for the audit log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpstreamTrace {
+    pub status: Option<u16>,
+    pub latency: Option<Duration>,
+    pub calls: u8,
+    /// Why a server-side failure happened; logged, never returned.
+    pub detail: Option<String>,
+}
 
 #[derive(Debug, Default)]
 pub struct Audit {
@@ -33,7 +42,7 @@ impl Audit {
 
     /// Writes the line: `info` for answers the function meant to give, `error`
     /// for server-side failures.
-    pub fn emit(&self, outcome: &str, status: StatusCode) {
+    pub fn emit(&self, outcome: &str, status: u16) {
         macro_rules! line {
             ($level:expr) => {
                 tracing::event!(
@@ -44,7 +53,7 @@ impl Audit {
                     principal = self.principal.as_deref().unwrap_or(""),
                     external_id = self.external_id.as_deref().unwrap_or(""),
                     outcome,
-                    status = status.as_u16(),
+                    status,
                     upstream_status = self.upstream.status,
                     upstream_latency_ms = self.upstream.latency.map(|d| d.as_secs_f64() * 1000.0),
                     upstream_calls = self.upstream.calls,
@@ -54,7 +63,7 @@ impl Audit {
                 )
             };
         }
-        if status.is_server_error() {
+        if status >= 500 {
             line!(tracing::Level::ERROR)
         } else {
             line!(tracing::Level::INFO)

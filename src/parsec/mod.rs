@@ -2,6 +2,8 @@
 //! The HTTP implementation is in `client.rs`.
 
 pub mod client;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 use std::fmt;
 use std::future::Future;

@@ -131,36 +131,10 @@ impl<S: SecretSource> KeyCache<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::ApiKey;
-    use std::collections::VecDeque;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex as StdMutex;
-
-    /// Answers fetches from a script, counting them.
-    struct Scripted {
-        answers: StdMutex<VecDeque<Result<VersionedKey, SecretError>>>,
-        fetches: AtomicUsize,
-    }
-
-    impl Scripted {
-        fn new(answers: Vec<Result<VersionedKey, SecretError>>) -> Self {
-            Scripted { answers: StdMutex::new(answers.into()), fetches: AtomicUsize::new(0) }
-        }
-    }
-
-    impl SecretSource for Scripted {
-        async fn fetch(&self) -> Result<VersionedKey, SecretError> {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            self.answers.lock().unwrap().pop_front().expect("unexpected fetch")
-        }
-    }
+    use crate::secrets::memory::{transient, versioned, MemorySecrets};
 
     fn key(version: &str) -> Result<VersionedKey, SecretError> {
-        Ok(VersionedKey { key: ApiKey::new(&format!("key-{version}")).unwrap(), version: version.into() })
-    }
-
-    fn transient() -> Result<VersionedKey, SecretError> {
-        Err(SecretError::Transient("down".into()))
+        versioned(&format!("key-{version}"), version)
     }
 
     fn later() -> Instant {
@@ -169,17 +143,18 @@ mod tests {
 
     #[tokio::test]
     async fn within_the_ttl_the_primed_key_is_reused_without_fetching() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1")]), Duration::from_secs(300));
+        let cache = KeyCache::new(MemorySecrets::scripted(vec![key("v1")]), Duration::from_secs(300));
         cache.prime().await.unwrap();
         for _ in 0..3 {
             assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
         }
-        assert_eq!(cache.source.fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.source.fetches(), 1);
     }
 
     #[tokio::test]
     async fn a_zero_ttl_fetches_for_every_request() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), key("v2"), key("v3")]), Duration::ZERO);
+        let cache =
+            KeyCache::new(MemorySecrets::scripted(vec![key("v1"), key("v2"), key("v3")]), Duration::ZERO);
         cache.prime().await.unwrap();
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v2");
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v3");
@@ -187,7 +162,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_transient_failure_keeps_the_cached_key_and_the_next_fetch_recovers() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), transient(), key("v2")]), Duration::ZERO);
+        let cache =
+            KeyCache::new(MemorySecrets::scripted(vec![key("v1"), transient(), key("v2")]), Duration::ZERO);
         cache.prime().await.unwrap();
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v2");
@@ -195,8 +171,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_transient_failure_with_nothing_cached_is_an_error_until_a_fetch_works() {
-        let cache =
-            KeyCache::new(Scripted::new(vec![transient(), transient(), key("v1")]), Duration::from_secs(300));
+        let cache = KeyCache::new(
+            MemorySecrets::scripted(vec![transient(), transient(), key("v1")]),
+            Duration::from_secs(300),
+        );
         assert!(cache.prime().await.is_err());
         assert!(matches!(cache.current(later()).await, Err(SecretError::Transient(_))));
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
@@ -205,7 +183,8 @@ mod tests {
     #[tokio::test]
     async fn a_misconfigured_secret_forgets_the_cached_key() {
         let gone = Err(SecretError::Misconfigured("not found".into()));
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), gone, transient()]), Duration::ZERO);
+        let cache =
+            KeyCache::new(MemorySecrets::scripted(vec![key("v1"), gone, transient()]), Duration::ZERO);
         cache.prime().await.unwrap();
         assert!(matches!(cache.current(later()).await, Err(SecretError::Misconfigured(_))));
         assert!(matches!(cache.current(later()).await, Err(SecretError::Transient(_))));
@@ -213,8 +192,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_key_is_replaced_only_when_the_version_changed() {
-        let cache =
-            KeyCache::new(Scripted::new(vec![key("v1"), key("v1"), key("v2")]), Duration::from_secs(300));
+        let cache = KeyCache::new(
+            MemorySecrets::scripted(vec![key("v1"), key("v1"), key("v2")]),
+            Duration::from_secs(300),
+        );
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, None);
@@ -222,22 +203,24 @@ mod tests {
         assert_eq!(&*v2.version, "v2");
         // The refreshed key is what later requests use, without another fetch.
         assert_eq!(cache.current(later()).await.unwrap(), v2);
-        assert_eq!(cache.source.fetches.load(Ordering::SeqCst), 3);
+        assert_eq!(cache.source.fetches(), 3);
     }
 
     #[tokio::test]
     async fn a_rejection_after_a_concurrent_rotation_uses_the_rotated_key_without_fetching() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), key("v2")]), Duration::from_secs(300));
+        let cache =
+            KeyCache::new(MemorySecrets::scripted(vec![key("v1"), key("v2")]), Duration::from_secs(300));
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         let v2 = cache.refresh_after_rejection(&v1, later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, Some(v2));
-        assert_eq!(cache.source.fetches.load(Ordering::SeqCst), 2);
+        assert_eq!(cache.source.fetches(), 2);
     }
 
     #[tokio::test]
     async fn a_failed_refetch_after_rejection_means_no_retry() {
-        let cache = KeyCache::new(Scripted::new(vec![key("v1"), transient()]), Duration::from_secs(300));
+        let cache =
+            KeyCache::new(MemorySecrets::scripted(vec![key("v1"), transient()]), Duration::from_secs(300));
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, None);

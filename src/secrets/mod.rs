@@ -2,6 +2,8 @@
 //! read out of a SecretString, and the trait behind which Secrets Manager sits.
 
 pub mod cache;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod secrets_manager;
 
 use std::fmt;

@@ -10,12 +10,12 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
 use session_broker::broker::Broker;
-use session_broker::config::Config;
 use session_broker::entrypoints::http::serve;
 use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
-use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
+use session_broker::testing::{self, MemorySecrets, With};
+pub use session_broker::testing::{misconfigured, transient, versioned};
 use tracing::level_filters::LevelFilter;
 use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
 
@@ -24,17 +24,12 @@ pub const KEY_V2: &str = "pk_live_v2_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
 /// Loads `events/<name>`, the file users invoke with.
 pub fn event(name: &str) -> Request {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    testing::request(name, |_| {})
 }
 
 /// An event with its JSON edited before lambda_http reads it.
 pub fn event_with(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(&mut value);
-    lambda_http::request::from_str(&value.to_string()).expect("edited event parses")
+    testing::request(name, edit)
 }
 
 /// An HTTP API JWT event whose body is `body` (sent as application/json).
@@ -54,42 +49,6 @@ pub fn with_deadline(request: Request, in_ms: u64) -> Request {
     ctx.request_id = "lambda-request-id".into();
     ctx.deadline = now_ms + in_ms;
     request.with_lambda_context(ctx)
-}
-
-/// Secrets Manager, faked: answers with whatever the test set, counting fetches.
-pub struct FakeSecrets {
-    steady: Mutex<Result<VersionedKey, SecretError>>,
-    fetches: AtomicUsize,
-}
-
-pub fn versioned(key: &str, version: &str) -> Result<VersionedKey, SecretError> {
-    Ok(VersionedKey { key: ApiKey::new(key).unwrap(), version: version.into() })
-}
-
-pub fn transient() -> Result<VersionedKey, SecretError> {
-    Err(SecretError::Transient("ServiceUnavailable".into()))
-}
-
-pub fn misconfigured() -> Result<VersionedKey, SecretError> {
-    Err(SecretError::Misconfigured("AccessDeniedException".into()))
-}
-
-impl FakeSecrets {
-    pub fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-
-    /// From now on every fetch answers `answer`.
-    pub fn set(&self, answer: Result<VersionedKey, SecretError>) {
-        *self.steady.lock().unwrap() = answer;
-    }
-}
-
-impl SecretSource for FakeSecrets {
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        self.steady.lock().unwrap().clone()
-    }
 }
 
 /// The Parsec stand-in's default behaviour, as `shared/parsec-api.md` says:
@@ -154,9 +113,13 @@ pub fn leaked<'a>(logs: &str, secrets: impl IntoIterator<Item = &'a str>) -> Vec
     secrets.into_iter().filter(|s| !s.is_empty() && logs.contains(*s)).map(str::to_owned).collect()
 }
 
+/// The integration tests' dependencies: secrets in memory, Parsec over HTTP
+/// against the stub server.
+pub type TestDeps = With<Arc<MemorySecrets>, ParsecClient>;
+
 pub struct TestApp {
-    pub broker: Broker<Arc<FakeSecrets>, ParsecClient>,
-    pub secrets: Arc<FakeSecrets>,
+    pub broker: Broker<TestDeps>,
+    pub secrets: Arc<MemorySecrets>,
     pub parsec: MockServer,
     pub behaviour: Arc<ParsecBehaviour>,
     pub logs: LogBuffer,
@@ -208,18 +171,11 @@ impl TestApp {
             .with_priority(u8::MAX)
             .mount(&parsec)
             .await;
-        let mut vars: Vec<(String, String)> = vec![
-            ("PARSEC_SECRET_ID".into(), "parsec/enterprise".into()),
-            ("PARSEC_API_URL".into(), parsec.uri()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config =
-            Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-                .expect("test configuration is valid");
-        let secrets = Arc::new(FakeSecrets {
-            steady: Mutex::new(versioned(KEY_V1, "v1")),
-            fetches: AtomicUsize::new(0),
-        });
+        let uri = parsec.uri();
+        let mut vars = vec![("PARSEC_API_URL", uri.as_str())];
+        vars.extend_from_slice(env);
+        let config = testing::config(&vars).expect("test configuration is valid");
+        let secrets = Arc::new(MemorySecrets::new(versioned(KEY_V1, "v1")));
         let client =
             ParsecClient::new(session_broker::http_client::build().unwrap(), config.sessions_url.clone());
         let metrics = Arc::new(Mutex::new(Vec::new()));

@@ -2,53 +2,23 @@
 //! authorizer context the function answers a success or a documented 4xx,
 //! never a 5xx and never a panic; and a session is only ever for the caller.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use session_broker::broker::Broker;
-use session_broker::config::Config;
 use session_broker::domain::body;
 use session_broker::domain::external_id::ExternalId;
 use session_broker::entrypoints::http::serve;
-use session_broker::parsec::{Minted, Session, SessionId, SessionMinter, UpstreamError};
-use session_broker::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
-use tokio::time::Instant;
+use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
 
-use crate::helpers::now_epoch;
+type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;
 
-struct AlwaysKey;
-
-impl SecretSource for AlwaysKey {
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
-        Ok(VersionedKey { key: ApiKey::new("k").unwrap(), version: "v".into() })
-    }
-}
-
-/// A Parsec that always succeeds and remembers whom each session was for.
-#[derive(Default)]
-struct RecordingParsec(Mutex<Vec<String>>);
-
-impl SessionMinter for RecordingParsec {
-    async fn create_session(&self, _: &ApiKey, id: &ExternalId, _: Instant) -> Result<Minted, UpstreamError> {
-        self.0.lock().unwrap().push(id.as_str().to_owned());
-        Ok(Minted {
-            session: Session { id: SessionId::new("s".repeat(64)), expires_at: now_epoch() + 60 },
-            status: 201,
-        })
-    }
-}
-
-fn broker(mode: &str) -> (Broker<AlwaysKey, Arc<RecordingParsec>>, Arc<RecordingParsec>) {
-    let config = Config::from_lookup(|name| match name {
-        "PARSEC_SECRET_ID" => Some("s".into()),
-        "PARSEC_API_URL" => Some("http://127.0.0.1:9".into()),
-        "EXTERNAL_ID_SOURCE" => Some(mode.into()),
-        _ => None,
-    })
-    .unwrap();
-    let parsec = Arc::new(RecordingParsec::default());
-    (Broker::new(&config, AlwaysKey, parsec.clone()), parsec)
+fn broker(mode: &str) -> (Broker<Doubles>, Arc<MemoryParsec>) {
+    let config =
+        testing::config(&[("PARSEC_API_URL", "http://127.0.0.1:9"), ("EXTERNAL_ID_SOURCE", mode)]).unwrap();
+    let parsec = Arc::new(MemoryParsec::default());
+    (Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone()), parsec)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -156,7 +126,7 @@ fn check(mode: &str, event: Value) -> Result<(), TestCaseError> {
     let response = runtime().block_on(serve(&broker, request));
     let status = response.status().as_u16();
     prop_assert!(status == 201 || DOCUMENTED_4XX.contains(&status), "status {status} for {event}");
-    let issued = parsec.0.lock().unwrap().clone();
+    let issued = parsec.external_ids();
     prop_assert_eq!(issued.len(), usize::from(status == 201));
     Ok(())
 }
@@ -170,7 +140,7 @@ proptest! {
         content_type in any_content_type(),
     ) {
         if let Err(e) = body::parse(content_type.as_deref().map(str::as_bytes), &body) {
-            prop_assert!([400, 413, 415].contains(&e.status().as_u16()), "{e:?}");
+            prop_assert!([400, 413, 415].contains(&session_broker::entrypoints::response::status(&e).as_u16()), "{e:?}");
         }
     }
 
@@ -214,7 +184,7 @@ proptest! {
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let (broker, parsec) = broker("claim");
         let status = runtime().block_on(serve(&broker, request)).status().as_u16();
-        let issued = parsec.0.lock().unwrap().clone();
+        let issued = parsec.external_ids();
         if status == 201 {
             prop_assert_eq!(issued, vec![sub.clone()]);
             prop_assert!(requested.is_none_or(|r| r == sub));
@@ -225,19 +195,10 @@ proptest! {
     }
 }
 
-/// A Parsec adapter that panics: the bug the guard exists for.
-struct PanickingParsec;
-
-impl SessionMinter for PanickingParsec {
-    async fn create_session(&self, _: &ApiKey, _: &ExternalId, _: Instant) -> Result<Minted, UpstreamError> {
-        panic!("a bug on the request path")
-    }
-}
-
 #[tokio::test]
 async fn a_panic_on_the_request_path_still_answers_the_contracts_500() {
-    let config = Config::from_lookup(|n| (n == "PARSEC_SECRET_ID").then(|| "s".to_owned())).unwrap();
-    let broker = Broker::new(&config, AlwaysKey, PanickingParsec);
+    let (broker, parsec) = broker("claim");
+    parsec.panic_on_call();
     let response = serve(&broker, crate::helpers::event("http-api-jwt.json")).await;
     assert_eq!(response.status(), 500);
     crate::helpers::assert_contract_headers(response.headers());

@@ -1,0 +1,54 @@
+//! What tests, fuzz targets and local tools share, compiled only for them
+//! (`cfg(test)` or the `testing` feature): any pair of doubles as [`Deps`],
+//! configurations built without touching the environment, and the sample
+//! events of `events/`.
+
+use std::marker::PhantomData;
+
+use lambda_http::Request;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::broker::Deps;
+use crate::config::{Config, ConfigError};
+use crate::parsec::SessionMinter;
+use crate::secrets::SecretSource;
+
+pub use crate::parsec::memory::MemoryParsec;
+pub use crate::secrets::memory::{misconfigured, transient, versioned, MemorySecrets};
+
+/// Any secret source and minter as the broker's dependencies.
+pub struct With<S, P>(PhantomData<fn() -> (S, P)>);
+
+impl<S: SecretSource, P: SessionMinter> Deps for With<S, P> {
+    type Secrets = S;
+    type Parsec = P;
+}
+
+/// A configuration from `vars`, with `PARSEC_SECRET_ID` set unless `vars`
+/// sets it; later pairs win.
+pub fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut all = vec![("PARSEC_SECRET_ID", "parsec/enterprise")];
+    all.extend_from_slice(vars);
+    Config::from_lookup(|name| all.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+}
+
+/// `events/<name>` as JSON, edited by `edit`.
+pub fn event_json(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    edit(&mut value);
+    value
+}
+
+/// `events/<name>`, edited, as the raw event Lambda delivers.
+pub fn raw_event(name: &str, edit: impl FnOnce(&mut Value)) -> Box<RawValue> {
+    RawValue::from_string(event_json(name, edit).to_string()).expect("JSON text")
+}
+
+/// `events/<name>`, edited, as lambda_http reads it.
+pub fn request(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
+    let value = event_json(name, edit);
+    lambda_http::request::from_str(&value.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
