@@ -56,13 +56,14 @@ impl<D: Deps> Broker<D> {
     }
 
     /// Records one request's metrics: its outcome, its upstream latency and
-    /// the secret fetches made since the last request.
+    /// the secret fetches and failed background refreshes since the last request.
     pub fn record_metrics(&self, error_code: Option<&str>, trace: &UpstreamTrace) {
         self.metrics.record(&RequestMetrics {
             created: error_code.is_none(),
             error_code,
             upstream_latency: trace.latency,
             secret_fetches: self.keys.take_fetch_count(),
+            secret_refresh_failures: self.keys.take_failed_refresh_count(),
         });
     }
 

@@ -29,6 +29,8 @@ pub struct RequestMetrics<'a> {
     pub error_code: Option<&'a str>,
     pub upstream_latency: Option<Duration>,
     pub secret_fetches: u64,
+    /// Background key refreshes that failed (the cached key was served).
+    pub secret_refresh_failures: u64,
 }
 
 impl MetricsSink {
@@ -55,6 +57,8 @@ pub fn document(m: &RequestMetrics<'_>, timestamp_ms: u64) -> String {
     root.insert("SessionsCreated".into(), json!(u8::from(m.created)));
     plain.push(json!({"Name": "SecretFetches", "Unit": "Count"}));
     root.insert("SecretFetches".into(), json!(m.secret_fetches));
+    plain.push(json!({"Name": "SecretRefreshFailures", "Unit": "Count"}));
+    root.insert("SecretRefreshFailures".into(), json!(m.secret_refresh_failures));
     if let Some(latency) = m.upstream_latency {
         plain.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
         root.insert("UpstreamLatency".into(), json!(latency.as_secs_f64() * 1000.0));
@@ -94,6 +98,7 @@ mod tests {
         assert_eq!(doc["SessionsCreated"], 1);
         assert_eq!(doc["UpstreamLatency"], 12.0);
         assert_eq!(doc["SecretFetches"], 1);
+        assert_eq!(doc["SecretRefreshFailures"], 0);
         assert!(doc.get("Errors").is_none());
         assert_eq!(doc["_aws"]["Timestamp"], 42);
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();

@@ -1,23 +1,64 @@
-//! The process-wide cache of the API key: fetched during Init, reused for the
-//! TTL, refreshed at once when Parsec rejects it, and kept through transient
-//! Secrets Manager failures. One fetch at a time, however many invocations
-//! run concurrently.
+//! The process-wide cache of the API key (see `docs/contract.md`, "Secrets
+//! Manager"). Fetched during Init and reused for the TTL. After the TTL the
+//! cached key keeps serving while one refresh runs in the background
+//! (stale-while-revalidate): a request waits at most [`REFRESH_WAIT`] for it,
+//! and a slow or failing Secrets Manager never takes a request's Parsec
+//! budget. A failed refresh is retried no sooner than [`REFRESH_BACKOFF`]
+//! (with jitter). A stale key is served for at most [`MAX_STALE`] past its TTL.
+//! When Parsec rejects the key, one refetch; rejections of the same version
+//! within [`REJECTION_WINDOW`] reuse its result.
+//!
+//! | state | a request gets | Secrets Manager sees |
+//! | --- | --- | --- |
+//! | fresh (within the TTL) | the cached key | nothing |
+//! | stale, refreshing | the refreshed key if it lands within 250 ms, else the cached one | one refresh at a time |
+//! | stale, refresh failing | the cached key at once | one refresh every 2-4 s |
+//! | nothing cached (cold start failed, or past `MAX_STALE`) | a fetch within its deadline, else `503` | one fetch at a time |
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
 use tokio::time::{timeout_at, Instant};
 
 use crate::secrets::{SecretError, SecretSource, VersionedKey};
 
+/// The longest a request waits for a background refresh it started.
+pub const REFRESH_WAIT: Duration = Duration::from_millis(250);
+/// After a failed refresh, the next one starts no sooner than this, plus up
+/// to as much again of jitter (so a fleet does not refresh in step).
+pub const REFRESH_BACKOFF: Duration = Duration::from_secs(2);
+/// How long past its TTL a key is served while Secrets Manager keeps failing.
+/// The rejection path covers a revoked key; this bounds a rotation missed
+/// because Secrets Manager was down.
+pub const MAX_STALE: Duration = Duration::from_secs(6 * 3600);
+/// Rejections of the same key version within this window share one refetch.
+pub const REJECTION_WINDOW: Duration = Duration::from_secs(10);
+
 pub struct KeyCache<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
     source: S,
     ttl: Duration,
-    entry: RwLock<Option<Entry>>,
+    state: StdMutex<State>,
+    /// Serialises the fetches requests wait for (cold path, rejection path).
     fetching: Mutex<()>,
     fetches: AtomicU64,
+    failed_refreshes: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    entry: Option<Entry>,
+    /// A background refresh is running.
+    refreshing: bool,
+    /// No background refresh before this (after a failed one).
+    retry_at: Option<Instant>,
+    /// The last refetch after a rejection, shared by rejections that follow it.
+    rejection: Option<Rejection>,
 }
 
 #[derive(Clone)]
@@ -26,79 +67,183 @@ struct Entry {
     fetched_at: Instant,
 }
 
+struct Rejection {
+    at: Instant,
+    version: Arc<str>,
+    replacement: Option<VersionedKey>,
+}
+
+/// What the cache holds for a request, decided under the lock.
+enum Lookup {
+    Fresh(VersionedKey),
+    Stale { key: VersionedKey, start_refresh: bool },
+    Missing,
+}
+
 impl<S: SecretSource> KeyCache<S> {
     pub fn new(source: S, ttl: Duration) -> Self {
         KeyCache {
-            source,
-            ttl,
-            entry: RwLock::new(None),
-            fetching: Mutex::new(()),
-            fetches: AtomicU64::new(0),
+            inner: Arc::new(Inner {
+                source,
+                ttl,
+                state: StdMutex::new(State::default()),
+                fetching: Mutex::new(()),
+                fetches: AtomicU64::new(0),
+                failed_refreshes: AtomicU64::new(0),
+            }),
         }
     }
 
     /// The Init-time fetch. A failure is logged, not fatal: requests retry it.
     pub async fn prime(&self) -> Result<(), SecretError> {
-        let _guard = self.fetching.lock().await;
-        let fetched = self.fetch().await;
-        self.record(fetched).map(drop)
+        let _guard = self.inner.fetching.lock().await;
+        let fetched = self.inner.fetch().await;
+        self.inner.record(fetched).map(drop)
     }
 
-    /// The key to use now: the cached one within the TTL, else a fresh fetch,
-    /// else (on a transient failure) the stale one if there is one.
+    /// The key to use now: the cached one within the TTL; past it, the cached
+    /// one while a background refresh runs (waiting at most [`REFRESH_WAIT`]
+    /// for it); with nothing usable cached, a fetch bounded by `deadline`.
     pub async fn current(&self, deadline: Instant) -> Result<VersionedKey, SecretError> {
-        if let Some(key) = self.fresh() {
-            return Ok(key);
-        }
-        let attempt = async {
-            let _guard = self.fetching.lock().await;
-            if let Some(key) = self.fresh() {
-                return Ok(key); // another invocation refreshed it while we waited
-            }
-            self.record(self.fetch().await)
-        };
-        let result = timeout_at(deadline, attempt)
-            .await
-            .unwrap_or_else(|_| Err(SecretError::Transient("timed out fetching the secret".into())));
-        match result {
-            Err(SecretError::Transient(why)) => match self.cached() {
-                Some(stale) => {
-                    tracing::warn!(reason = %why, "Secrets Manager unavailable; using the cached key");
-                    Ok(stale)
+        match self.inner.lookup() {
+            Lookup::Fresh(key) => Ok(key),
+            Lookup::Stale { key, start_refresh: false } => Ok(key),
+            Lookup::Stale { key, start_refresh: true } => {
+                let refresh = tokio::spawn(Arc::clone(&self.inner).refresh());
+                let wait_until = deadline.min(Instant::now() + REFRESH_WAIT);
+                match timeout_at(wait_until, refresh).await {
+                    Ok(Ok(Ok(fresh))) => Ok(fresh),
+                    Ok(Ok(Err(e @ SecretError::Misconfigured(_)))) => Err(e),
+                    _ => Ok(key), // still running (it goes on), failed transiently, or panicked
                 }
-                None => Err(SecretError::Transient(why)),
-            },
-            other => other,
+            }
+            Lookup::Missing => self.fetch_now(deadline).await,
         }
     }
 
-    /// After Parsec rejected `rejected`: fetch the secret again at once and
-    /// return the new key if its version changed. `None` means do not retry.
+    /// Nothing usable is cached: fetch while the request waits, one at a time.
+    async fn fetch_now(&self, deadline: Instant) -> Result<VersionedKey, SecretError> {
+        let inner = &self.inner;
+        let attempt = async {
+            let _guard = inner.fetching.lock().await;
+            if let Lookup::Fresh(key) | Lookup::Stale { key, .. } = inner.lookup_quietly() {
+                return Ok(key); // another invocation fetched it while we waited
+            }
+            inner.record(inner.fetch().await)
+        };
+        timeout_at(deadline, attempt)
+            .await
+            .unwrap_or_else(|_| Err(SecretError::Transient("timed out fetching the secret".into())))
+    }
+
+    /// After Parsec rejected `rejected`: the new key if the secret's version
+    /// changed, else `None` (do not retry). One refetch per rejected version
+    /// per [`REJECTION_WINDOW`]; later rejections reuse its result.
     pub async fn refresh_after_rejection(
         &self,
         rejected: &VersionedKey,
         deadline: Instant,
     ) -> Option<VersionedKey> {
+        let inner = &self.inner;
         let attempt = async {
-            let _guard = self.fetching.lock().await;
-            if let Some(current) = self.cached().filter(|c| c.version != rejected.version) {
-                return Some(current); // already rotated by a concurrent invocation
+            let _guard = inner.fetching.lock().await;
+            {
+                let state = inner.lock();
+                if let Some(current) = state.entry.as_ref().filter(|e| e.key.version != rejected.version) {
+                    return Some(current.key.clone()); // already rotated by a concurrent invocation
+                }
+                if let Some(shared) = state
+                    .rejection
+                    .as_ref()
+                    .filter(|r| r.version == rejected.version && r.at.elapsed() < REJECTION_WINDOW)
+                {
+                    return shared.replacement.clone();
+                }
             }
-            match self.record(self.fetch().await) {
+            let replacement = match inner.record(inner.fetch().await) {
                 Ok(fresh) if fresh.version != rejected.version => Some(fresh),
                 Ok(_) => None,
                 Err(e) => {
                     tracing::warn!(reason = %e, "could not refetch the secret after Parsec rejected the key");
                     None
                 }
-            }
+            };
+            inner.lock().rejection = Some(Rejection {
+                at: Instant::now(),
+                version: rejected.version.clone(),
+                replacement: replacement.clone(),
+            });
+            replacement
         };
         timeout_at(deadline, attempt).await.ok().flatten()
     }
 
     /// Fetches made since the last call (for the `SecretFetches` metric).
     pub fn take_fetch_count(&self) -> u64 {
-        self.fetches.swap(0, Ordering::Relaxed)
+        self.inner.fetches.swap(0, Ordering::Relaxed)
+    }
+
+    /// Background refreshes that failed since the last call (for the
+    /// `SecretRefreshFailures` metric).
+    pub fn take_failed_refresh_count(&self) -> u64 {
+        self.inner.failed_refreshes.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl<S: SecretSource> Inner<S> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What a request gets, claiming the background refresh when one is due.
+    fn lookup(&self) -> Lookup {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let due = !state.refreshing && state.retry_at.is_none_or(|at| now >= at);
+        match self.classify(&state) {
+            Lookup::Stale { key, .. } => {
+                if due {
+                    state.refreshing = true;
+                }
+                Lookup::Stale { key, start_refresh: due }
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::lookup`] without claiming a refresh.
+    fn lookup_quietly(&self) -> Lookup {
+        self.classify(&self.lock())
+    }
+
+    fn classify(&self, state: &State) -> Lookup {
+        match &state.entry {
+            Some(e) if e.fetched_at.elapsed() < self.ttl => Lookup::Fresh(e.key.clone()),
+            Some(e) if e.fetched_at.elapsed() < self.ttl.saturating_add(MAX_STALE) => {
+                Lookup::Stale { key: e.key.clone(), start_refresh: false }
+            }
+            _ => Lookup::Missing,
+        }
+    }
+
+    /// The background refresh: one at a time (the caller claimed it). A
+    /// transient failure keeps the cached key and backs off; one warning each.
+    async fn refresh(self: Arc<Self>) -> Result<VersionedKey, SecretError> {
+        let claim = RefreshClaim(&self);
+        let fetched = self.fetch().await;
+        let result = self.record(fetched);
+        if let Err(e) = &result {
+            self.failed_refreshes.fetch_add(1, Ordering::Relaxed);
+            let backoff = REFRESH_BACKOFF + jitter(REFRESH_BACKOFF);
+            self.lock().retry_at = Some(Instant::now() + backoff);
+            tracing::warn!(
+                reason = %e,
+                retry_in_ms = backoff.as_millis() as u64,
+                "could not refresh the API key; serving the cached key"
+            );
+        }
+        drop(claim);
+        result
     }
 
     async fn fetch(&self) -> Result<VersionedKey, SecretError> {
@@ -108,30 +253,40 @@ impl<S: SecretSource> KeyCache<S> {
 
     /// Stores a successful fetch; forgets the key when the secret became unusable.
     fn record(&self, fetched: Result<VersionedKey, SecretError>) -> Result<VersionedKey, SecretError> {
-        let mut entry = self.entry.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.lock();
         match &fetched {
-            Ok(key) => *entry = Some(Entry { key: key.clone(), fetched_at: Instant::now() }),
-            Err(SecretError::Misconfigured(_)) => *entry = None,
+            Ok(key) => {
+                state.entry = Some(Entry { key: key.clone(), fetched_at: Instant::now() });
+                state.retry_at = None;
+            }
+            Err(SecretError::Misconfigured(_)) => state.entry = None,
             Err(SecretError::Transient(_)) => {}
         }
         fetched
     }
+}
 
-    fn fresh(&self) -> Option<VersionedKey> {
-        let entry = self.entry.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entry.as_ref().filter(|e| e.fetched_at.elapsed() < self.ttl).map(|e| e.key.clone())
-    }
+/// Releases the refresh claim however the refresh ends (panics included).
+struct RefreshClaim<'a, S>(&'a Inner<S>);
 
-    fn cached(&self) -> Option<VersionedKey> {
-        let entry = self.entry.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entry.as_ref().map(|e| e.key.clone())
+impl<S> Drop for RefreshClaim<'_, S> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refreshing = false;
     }
+}
+
+/// Up to `max` of jitter, from the clock's sub-second digits: enough to keep
+/// execution environments out of step, with no random-number crate.
+fn jitter(max: Duration) -> Duration {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    max.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::secrets::memory::{transient, versioned, MemorySecrets};
+    use std::sync::Arc;
 
     fn key(version: &str) -> Result<VersionedKey, SecretError> {
         versioned(&format!("key-{version}"), version)
@@ -148,7 +303,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
         }
-        assert_eq!(cache.source.fetches(), 1);
+        assert_eq!(cache.inner.source.fetches(), 1);
     }
 
     #[tokio::test]
@@ -160,13 +315,16 @@ mod tests {
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v3");
     }
 
-    #[tokio::test]
-    async fn a_transient_failure_keeps_the_cached_key_and_the_next_fetch_recovers() {
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_keeps_the_cached_key_and_a_later_one_recovers() {
         let cache =
             KeyCache::new(MemorySecrets::scripted(vec![key("v1"), transient(), key("v2")]), Duration::ZERO);
         cache.prime().await.unwrap();
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
+        assert_eq!(cache.take_failed_refresh_count(), 1);
+        tokio::time::advance(REFRESH_BACKOFF * 2 + Duration::from_millis(1)).await;
         assert_eq!(&*cache.current(later()).await.unwrap().version, "v2");
+        assert_eq!(cache.take_failed_refresh_count(), 0);
     }
 
     #[tokio::test]
@@ -190,7 +348,7 @@ mod tests {
         assert!(matches!(cache.current(later()).await, Err(SecretError::Transient(_))));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_rejected_key_is_replaced_only_when_the_version_changed() {
         let cache = KeyCache::new(
             MemorySecrets::scripted(vec![key("v1"), key("v1"), key("v2")]),
@@ -199,11 +357,12 @@ mod tests {
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, None);
+        tokio::time::advance(REJECTION_WINDOW).await;
         let v2 = cache.refresh_after_rejection(&v1, later()).await.unwrap();
         assert_eq!(&*v2.version, "v2");
         // The refreshed key is what later requests use, without another fetch.
         assert_eq!(cache.current(later()).await.unwrap(), v2);
-        assert_eq!(cache.source.fetches(), 3);
+        assert_eq!(cache.inner.source.fetches(), 3);
     }
 
     #[tokio::test]
@@ -214,7 +373,7 @@ mod tests {
         let v1 = cache.current(later()).await.unwrap();
         let v2 = cache.refresh_after_rejection(&v1, later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, Some(v2));
-        assert_eq!(cache.source.fetches(), 2);
+        assert_eq!(cache.inner.source.fetches(), 2);
     }
 
     #[tokio::test]
@@ -224,5 +383,81 @@ mod tests {
         cache.prime().await.unwrap();
         let v1 = cache.current(later()).await.unwrap();
         assert_eq!(cache.refresh_after_rejection(&v1, later()).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_ttl_a_slow_refresh_never_holds_requests_and_runs_once() {
+        let source = Arc::new(MemorySecrets::new(versioned("k1", "v1")));
+        let cache = Arc::new(KeyCache::new(source.clone(), Duration::from_secs(1)));
+        cache.prime().await.unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        source.set_delay(Some(Duration::from_secs(3)));
+        source.set(key("v2"));
+        let started = Instant::now();
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.current(later()).await })
+            })
+            .collect();
+        for request in requests {
+            assert_eq!(&*request.await.unwrap().unwrap().version, "v1");
+        }
+        assert!(started.elapsed() <= REFRESH_WAIT, "{:?}", started.elapsed());
+        assert_eq!(source.fetches(), 2, "the Init fetch and one refresh");
+        // The refresh outlives the request that started it and lands.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(&*cache.current(later()).await.unwrap().version, "v2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failed_refresh_requests_do_not_retry_it_until_the_backoff_passed() {
+        let source = Arc::new(MemorySecrets::new(versioned("k1", "v1")));
+        let cache = KeyCache::new(source.clone(), Duration::from_secs(1));
+        cache.prime().await.unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        source.set(transient());
+        for _ in 0..50 {
+            assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
+        }
+        assert_eq!(source.fetches(), 2, "one failed refresh, then the backoff");
+        tokio::time::advance(REFRESH_BACKOFF * 2 + Duration::from_millis(1)).await;
+        assert_eq!(&*cache.current(later()).await.unwrap().version, "v1");
+        assert_eq!(source.fetches(), 3);
+        assert_eq!(cache.take_failed_refresh_count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_past_its_longest_staleness_is_no_longer_served() {
+        let source = Arc::new(MemorySecrets::new(versioned("k1", "v1")));
+        let cache = KeyCache::new(source.clone(), Duration::from_secs(1));
+        cache.prime().await.unwrap();
+        source.set(transient());
+        tokio::time::advance(MAX_STALE).await;
+        assert!(cache.current(later()).await.is_ok(), "still within the TTL plus MAX_STALE");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(matches!(cache.current(later()).await, Err(SecretError::Transient(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_rejections_of_one_version_share_one_refetch() {
+        let source = Arc::new(MemorySecrets::new(versioned("k1", "v1")));
+        let cache = Arc::new(KeyCache::new(source.clone(), Duration::from_secs(300)));
+        cache.prime().await.unwrap();
+        let v1 = cache.current(later()).await.unwrap();
+        let rejections: Vec<_> = (0..64)
+            .map(|_| {
+                let (cache, v1) = (cache.clone(), v1.clone());
+                tokio::spawn(async move { cache.refresh_after_rejection(&v1, later()).await })
+            })
+            .collect();
+        for rejection in rejections {
+            assert_eq!(rejection.await.unwrap(), None);
+        }
+        assert_eq!(source.fetches(), 2, "the Init fetch and one refetch");
+        // A rotation after the window is still picked up.
+        tokio::time::advance(REJECTION_WINDOW).await;
+        source.set(key("v2"));
+        assert_eq!(&*cache.refresh_after_rejection(&v1, later()).await.unwrap().version, "v2");
     }
 }

@@ -39,8 +39,15 @@ async fn secrets_manager_down_at_cold_start_is_503_with_retry_after_until_it_rec
 async fn secrets_manager_down_when_warm_keeps_serving_the_cached_key() {
     let app = TestApp::spawn_with(&[("SECRET_CACHE_TTL_SECONDS", "0")]).await.init().await;
     app.secrets.set(transient());
-    assert_created(&app.send(event("http-api-jwt.json")).await);
-    assert!(app.logs.text().contains("using the cached key"), "a warning is logged");
+    for _ in 0..5 {
+        assert_created(&app.send(event("http-api-jwt.json")).await);
+    }
+    let warnings = app.logs.text().matches("serving the cached key").count();
+    assert_eq!(warnings, 1, "one warning per failed refresh, not per request");
+    assert_eq!(app.secrets.fetches(), 2, "the Init fetch and one refresh; then the back-off");
+    let failures: u64 =
+        app.metric_documents().iter().map(|d| d["SecretRefreshFailures"].as_u64().unwrap()).sum();
+    assert_eq!(failures, 1);
     app.secrets.set(versioned(KEY_V1, "v1"));
     assert_created(&app.send(event("http-api-jwt.json")).await);
 }
