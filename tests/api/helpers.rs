@@ -27,6 +27,11 @@ pub fn event(name: &str) -> Request {
     testing::request(name, |_| {})
 }
 
+/// The text of `events/<name>`, as Lambda delivers it.
+pub fn event_text(name: &str) -> String {
+    testing::event_json(name, |_| {}).to_string()
+}
+
 /// An event with its JSON edited before lambda_http reads it.
 pub fn event_with(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
     testing::request(name, edit)

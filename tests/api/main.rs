@@ -3,6 +3,7 @@
 //! All compile into one binary (see zero-to-production's `tests/api`).
 
 mod adapter;
+mod faults_under_load;
 mod helpers;
 mod identity;
 mod logs;
@@ -10,3 +11,16 @@ mod properties;
 mod requests;
 mod secrets;
 mod upstream;
+
+// The Runtime API emulator and the Secrets Manager and Parsec stand-ins of
+// `make bench`, shared so the fault-under-load tests run the real binary the
+// same way the benchmark does.
+#[allow(dead_code)]
+#[path = "../../bench/harness/src/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "../../bench/harness/src/runtime_api.rs"]
+mod runtime_api;
+#[allow(dead_code)]
+#[path = "../../bench/harness/src/stubs.rs"]
+mod stubs;

@@ -28,7 +28,16 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The status of [`Response::reset`]: no answer, the connection reset instead.
+const RESET: u16 = 0;
+
 impl Response {
+    /// No answer: the server resets the connection (TCP RST), as a failing
+    /// load balancer does.
+    pub fn reset() -> Self {
+        Response { status: RESET, headers: Vec::new(), body: Vec::new() }
+    }
+
     pub fn json(status: u16, body: String) -> Self {
         Response {
             status,
@@ -42,11 +51,19 @@ impl Response {
 /// test can drop them all, as a server closing idle keep-alive connections).
 pub struct Server {
     pub port: u16,
+    listener: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     pub accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Server {
+    /// Stops listening and drops every connection: from now on connecting to
+    /// the port is refused.
+    pub async fn stop(&self) {
+        self.listener.abort();
+        self.drop_connections().await;
+    }
+
     pub async fn drop_connections(&self) {
         for task in self.connections.lock().await.drain(..) {
             task.abort();
@@ -69,7 +86,7 @@ where
     let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (conns, count) = (connections.clone(), accepted.clone());
-    tokio::spawn(async move {
+    let listener = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -80,7 +97,7 @@ where
             conns.lock().await.push(task);
         }
     });
-    Server { port, connections, accepted }
+    Server { port, listener, connections, accepted }
 }
 
 async fn connection<H, F>(mut stream: TcpStream, handler: Arc<H>) -> std::io::Result<()>
@@ -128,6 +145,10 @@ where
         buf.drain(..body_start + length);
         let close = headers.iter().any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
         let response = handler(Request { method, path, headers, body }).await;
+        if response.status == RESET {
+            let _ = stream.set_zero_linger();
+            return Ok(()); // dropped with a zero linger: RST, not FIN
+        }
         let mut out =
             format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", response.status, response.body.len());
         for (k, v) in &response.headers {

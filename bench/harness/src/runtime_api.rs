@@ -39,6 +39,8 @@ struct State {
     init_done: Mutex<Option<oneshot::Sender<(Instant, u64)>>>,
     pid: AtomicU32,
     next_id: AtomicU64,
+    /// The function timeout each invocation gets (`Lambda-Runtime-Deadline-Ms`).
+    timeout_ms: AtomicU64,
 }
 
 pub struct Emulator {
@@ -82,8 +84,12 @@ impl Emulator {
                     let Some(pending) = rx.lock().await.recv().await else {
                         return Response::json(500, "{}".into());
                     };
+                    let timeout = match state.timeout_ms.load(Ordering::SeqCst) {
+                        0 => 30_000,
+                        set => set,
+                    };
                     let deadline =
-                        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 30_000;
+                        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + timeout;
                     let body = pending.body.as_bytes().to_vec();
                     state.inflight.lock().unwrap().insert(pending.id.clone(), (Instant::now(), pending.done));
                     return Response {
@@ -127,6 +133,11 @@ impl Emulator {
         })
         .await;
         Emulator { server, state }
+    }
+
+    /// The function timeout of the invocations that follow (30 s unless set).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.state.timeout_ms.store(timeout.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Sends one event and waits for the function's answer.

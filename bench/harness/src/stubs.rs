@@ -1,7 +1,9 @@
 //! In-process stand-ins for Secrets Manager and Parsec: answers in
 //! microseconds, so what is measured is the function, not the stand-ins.
+//! Both can be told to misbehave, for the fault-under-load tests
+//! (`tests/api/faults_under_load.rs` compiles these files too).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,21 +11,48 @@ use crate::http::{serve, Response, Server};
 
 pub const API_KEY: &str = "bench-enterprise-key-0123456789abcdef";
 
+/// How the Secrets Manager stand-in answers `GetSecretValue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SecretsMode {
+    Healthy = 0,
+    /// `500 InternalServiceError` (the SDK retries it).
+    Failing = 1,
+    /// Accepts the request and never answers.
+    Silent = 2,
+    /// Resets the connection instead of answering.
+    Resetting = 3,
+}
+
 pub struct SecretsManager {
     pub server: Server,
     pub requests: Arc<AtomicUsize>,
+    mode: Arc<AtomicU8>,
+}
+
+impl SecretsManager {
+    pub fn set_mode(&self, mode: SecretsMode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
 }
 
 pub async fn secrets_manager() -> SecretsManager {
     let requests = Arc::new(AtomicUsize::new(0));
-    let count = requests.clone();
+    let mode = Arc::new(AtomicU8::new(SecretsMode::Healthy as u8));
+    let (count, current) = (requests.clone(), mode.clone());
     let server = serve(move |req| {
-        let count = count.clone();
+        let (count, current) = (count.clone(), current.clone());
         async move {
             if req.header("x-amz-target") != Some("secretsmanager.GetSecretValue") {
                 return Response::json(400, r#"{"__type":"InvalidAction"}"#.into());
             }
             count.fetch_add(1, Ordering::SeqCst);
+            match current.load(Ordering::SeqCst) {
+                1 => return Response::json(500, r#"{"__type":"InternalServiceError"}"#.into()),
+                2 => std::future::pending::<()>().await,
+                3 => return Response::reset(),
+                _ => {}
+            }
             let secret = serde_json::json!({"api_key": API_KEY}).to_string();
             let body = serde_json::json!({
                 "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench/key-AbCdEf",
@@ -34,12 +63,14 @@ pub async fn secrets_manager() -> SecretsManager {
         }
     })
     .await;
-    SecretsManager { server, requests }
+    SecretsManager { server, requests, mode }
 }
 
 pub struct Parsec {
     pub server: Server,
     pub delay_ms: Arc<AtomicU64>,
+    /// Answer every session request `403 invalid api key`, as for a revoked key.
+    pub reject_all: Arc<AtomicBool>,
     /// Time spent answering each request, in arrival order.
     pub service_times: Arc<Mutex<Vec<Duration>>>,
 }
@@ -53,10 +84,11 @@ impl Parsec {
 pub async fn parsec() -> Parsec {
     let delay_ms = Arc::new(AtomicU64::new(0));
     let service_times: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let (delay, times) = (delay_ms.clone(), service_times.clone());
+    let reject_all = Arc::new(AtomicBool::new(false));
+    let (delay, times, reject) = (delay_ms.clone(), service_times.clone(), reject_all.clone());
     let counter = Arc::new(AtomicU64::new(0));
     let server = serve(move |req| {
-        let (delay, times, counter) = (delay.clone(), times.clone(), counter.clone());
+        let (delay, times, counter, reject) = (delay.clone(), times.clone(), counter.clone(), reject.clone());
         async move {
             let started = Instant::now();
             let wait = delay.load(Ordering::Relaxed);
@@ -65,7 +97,7 @@ pub async fn parsec() -> Parsec {
             }
             let response = if req.method != "POST" || req.path != "/enterprise/sessions" {
                 Response::json(404, r#"{"message":"Not Found"}"#.into())
-            } else if req.header("x-api-key") != Some(API_KEY) {
+            } else if req.header("x-api-key") != Some(API_KEY) || reject.load(Ordering::SeqCst) {
                 Response::json(403, r#"{"error":"invalid api key"}"#.into())
             } else {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -83,5 +115,5 @@ pub async fn parsec() -> Parsec {
         }
     })
     .await;
-    Parsec { server, delay_ms, service_times }
+    Parsec { server, delay_ms, reject_all, service_times }
 }
