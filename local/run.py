@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import SCENARIOS  # noqa: E402
 from stack import DEMO_KEY, ROOT, running_stack  # noqa: E402
 
-CONTRACT_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "pragma": "no-cache"}
+CONTRACT_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "pragma": "no-cache",
+                    "x-content-type-options": "nosniff"}
 
 
 def shape_problems(response, status, code):

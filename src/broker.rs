@@ -40,6 +40,7 @@ impl<D: Deps> Broker<D> {
                 source: config.external_id_source,
                 claim: config.external_id_claim.clone(),
                 required_scope: config.required_scope.clone(),
+                trusted: config.trusted_callers.clone(),
             },
             keys: KeyCache::new(secrets, config.secret_cache_ttl),
             parsec,

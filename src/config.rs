@@ -8,8 +8,32 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::domain::policy::ExternalIdSource;
+use crate::domain::trust::TrustedCallers;
 
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
+/// The one `https` host the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`.
+pub const PARSEC_HOST: &str = "kessel-api.parsecgaming.com";
+/// Claims a user can edit (OIDC profile claims, Cognito's writable standard
+/// attributes, and any `custom:` attribute): naming a Parsec user by one of
+/// them lets a user take over another's identity.
+const MUTABLE_CLAIMS: &[&str] = &[
+    "email",
+    "phone_number",
+    "preferred_username",
+    "name",
+    "nickname",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "address",
+];
 const SESSIONS_PATH: &str = "enterprise/sessions";
 /// Lambda's longest invocation; a larger upstream budget can never be used.
 const MAX_TIMEOUT_MS: u64 = 900_000;
@@ -28,6 +52,17 @@ pub struct Config {
     /// `PARSEC_WARM_UP`: open the Parsec connection during Init with a `GET /`
     /// (creates nothing). Off unless set, so Parsec sees only session requests.
     pub parsec_warm_up: bool,
+    /// `TRUSTED_CALLERS`: who may name a user in `body` mode.
+    pub trusted_callers: TrustedCallers,
+    /// What start-up warns about: escape hatches that are switched on.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A setting that is allowed but weakens a guarantee; logged at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub variable: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +95,24 @@ impl Config {
         let secret_id = get("PARSEC_SECRET_ID")
             .ok_or_else(|| invalid("PARSEC_SECRET_ID", "is required: the secret's name or ARN"))?;
         let secret_field = get("PARSEC_SECRET_FIELD").unwrap_or_else(|| "api_key".to_owned());
+        let mut warnings = Vec::new();
         let api_url = get("PARSEC_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let sessions_url = sessions_url(&api_url)?;
+        if sessions_url.scheme() == "https" && !is_loopback(&sessions_url) && !is_parsec(&sessions_url) {
+            if !flag(&get, "PARSEC_API_URL_ALLOW_ANY_HOST")? {
+                return Err(invalid(
+                    "PARSEC_API_URL",
+                    "must be on kessel-api.parsecgaming.com (or loopback); set PARSEC_API_URL_ALLOW_ANY_HOST=true to send the key elsewhere",
+                ));
+            }
+            warnings.push(ConfigWarning {
+                variable: "PARSEC_API_URL",
+                message: format!(
+                    "the API key is sent to {}, not Parsec's own host",
+                    sessions_url.host_str().unwrap_or("")
+                ),
+            });
+        }
 
         let external_id_source = match get("EXTERNAL_ID_SOURCE").as_deref() {
             None => ExternalIdSource::Claim,
@@ -70,6 +121,28 @@ impl Config {
             Some(_) => return Err(invalid("EXTERNAL_ID_SOURCE", "must be `claim` or `body`")),
         };
         let external_id_claim = get("EXTERNAL_ID_CLAIM").unwrap_or_else(|| "sub".to_owned());
+        if is_mutable_claim(&external_id_claim) {
+            if !flag(&get, "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM")? {
+                return Err(invalid(
+                    "EXTERNAL_ID_CLAIM",
+                    "names a claim users can change; choose an immutable one such as `sub`, or set ALLOW_MUTABLE_EXTERNAL_ID_CLAIM=true",
+                ));
+            }
+            warnings.push(ConfigWarning {
+                variable: "EXTERNAL_ID_CLAIM",
+                message: format!("`{external_id_claim}` can be changed by users: one may take over another's Parsec identity"),
+            });
+        }
+        let trusted_callers = match get("TRUSTED_CALLERS") {
+            Some(text) => TrustedCallers::parse(&text).map_err(|why| invalid("TRUSTED_CALLERS", why))?,
+            None => TrustedCallers::default(),
+        };
+        if external_id_source == ExternalIdSource::Body && trusted_callers.is_empty() {
+            return Err(invalid(
+                "TRUSTED_CALLERS",
+                "is required with EXTERNAL_ID_SOURCE=body: who may name a user",
+            ));
+        }
         let required_scope = get("REQUIRED_SCOPE");
         if required_scope.as_deref().is_some_and(|s| s.chars().any(char::is_whitespace)) {
             return Err(invalid("REQUIRED_SCOPE", "must be a single scope without spaces"));
@@ -90,11 +163,7 @@ impl Config {
             }
         };
 
-        let parsec_warm_up = match get("PARSEC_WARM_UP").map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(_) => return Err(invalid("PARSEC_WARM_UP", "must be `true` or `false`")),
-        };
+        let parsec_warm_up = flag(&get, "PARSEC_WARM_UP")?;
 
         Ok(Config {
             secret_id,
@@ -106,8 +175,28 @@ impl Config {
             secret_cache_ttl: Duration::from_secs(ttl),
             parsec_timeout: Duration::from_millis(timeout_ms),
             parsec_warm_up,
+            trusted_callers,
+            warnings,
         })
     }
+}
+
+/// A `true`/`false` variable (also `1`/`0`, in any case); unset is `false`.
+fn flag(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<bool, ConfigError> {
+    match get(variable).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(_) => Err(invalid(variable, "must be `true` or `false`")),
+    }
+}
+
+fn is_mutable_claim(claim: &str) -> bool {
+    let claim = claim.to_ascii_lowercase();
+    claim.starts_with("custom:") || MUTABLE_CLAIMS.contains(&claim.as_str())
+}
+
+fn is_parsec(url: &Url) -> bool {
+    url.host_str().is_some_and(|host| host.eq_ignore_ascii_case(PARSEC_HOST))
 }
 
 /// Checks the base URL (https, or http to a loopback host only) and joins the
@@ -211,7 +300,11 @@ mod tests {
     fn the_sessions_path_is_joined_to_a_base_with_or_without_a_path() {
         let c = with_secret(&[("PARSEC_API_URL", "http://127.0.0.1:9000/")]).unwrap();
         assert_eq!(c.sessions_url.as_str(), "http://127.0.0.1:9000/enterprise/sessions");
-        let c = with_secret(&[("PARSEC_API_URL", "https://proxy.example.com/parsec/")]).unwrap();
+        let c = with_secret(&[
+            ("PARSEC_API_URL", "https://proxy.example.com/parsec/"),
+            ("PARSEC_API_URL_ALLOW_ANY_HOST", "true"),
+        ])
+        .unwrap();
         assert_eq!(c.sessions_url.as_str(), "https://proxy.example.com/parsec/enterprise/sessions");
     }
 
@@ -227,6 +320,7 @@ mod tests {
         assert!(with_secret(&[("PARSEC_WARM_UP", "TRUE")]).unwrap().parsec_warm_up);
         let c = with_secret(&[
             ("EXTERNAL_ID_SOURCE", "body"),
+            ("TRUSTED_CALLERS", "scope:parsec/backend"),
             ("SECRET_CACHE_TTL_SECONDS", "0"),
             ("PARSEC_TIMEOUT_MS", "250"),
             ("REQUIRED_SCOPE", "parsec/sessions"),
@@ -246,5 +340,63 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("PARSEC_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn trusted_callers_must_be_of_the_four_forms_and_body_mode_requires_them() {
+        assert_eq!(failing_variable(&[("TRUSTED_CALLERS", "backend")]), "TRUSTED_CALLERS");
+        assert_eq!(failing_variable(&[("TRUSTED_CALLERS", "role:not-an-arn")]), "TRUSTED_CALLERS");
+        assert_eq!(failing_variable(&[("EXTERNAL_ID_SOURCE", "body")]), "TRUSTED_CALLERS");
+        let c =
+            with_secret(&[("EXTERNAL_ID_SOURCE", "body"), ("TRUSTED_CALLERS", "client_id:backend")]).unwrap();
+        assert!(!c.trusted_callers.is_empty());
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_claim_users_can_edit_stops_start_up_unless_explicitly_allowed() {
+        for claim in [
+            "email",
+            "phone_number",
+            "preferred_username",
+            "name",
+            "nickname",
+            "given_name",
+            "family_name",
+            "custom:player_id",
+            "Email",
+        ] {
+            assert_eq!(failing_variable(&[("EXTERNAL_ID_CLAIM", claim)]), "EXTERNAL_ID_CLAIM", "{claim}");
+        }
+        let c = with_secret(&[("EXTERNAL_ID_CLAIM", "email"), ("ALLOW_MUTABLE_EXTERNAL_ID_CLAIM", "true")])
+            .unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert_eq!(c.warnings[0].variable, "EXTERNAL_ID_CLAIM");
+        for claim in ["sub", "cognitoIdentityId", "username", "player_number"] {
+            assert!(with_secret(&[("EXTERNAL_ID_CLAIM", claim)]).is_ok(), "{claim}");
+        }
+        let bad_flag = [("EXTERNAL_ID_CLAIM", "email"), ("ALLOW_MUTABLE_EXTERNAL_ID_CLAIM", "yes")];
+        assert_eq!(failing_variable(&bad_flag), "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM");
+    }
+
+    #[test]
+    fn the_key_goes_only_to_parsecs_host_unless_explicitly_allowed() {
+        for other in [
+            "https://evil.example.com",
+            "https://kessel-api.parsecgaming.com.evil.example",
+            "https://parsecgaming.com",
+        ] {
+            assert_eq!(failing_variable(&[("PARSEC_API_URL", other)]), "PARSEC_API_URL", "{other}");
+        }
+        assert!(with_secret(&[("PARSEC_API_URL", "https://KESSEL-API.parsecgaming.com/")]).is_ok());
+        for loopback in ["https://127.0.0.1:8443", "https://localhost", "http://[::1]:9"] {
+            assert!(with_secret(&[("PARSEC_API_URL", loopback)]).unwrap().warnings.is_empty(), "{loopback}");
+        }
+        let c = with_secret(&[
+            ("PARSEC_API_URL", "https://parsec-proxy.example.com"),
+            ("PARSEC_API_URL_ALLOW_ANY_HOST", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.warnings[0].variable, "PARSEC_API_URL");
     }
 }

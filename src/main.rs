@@ -19,6 +19,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!(variable = warning.variable, "{}", warning.message);
+    }
     let runtime = match startup::tokio_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -15,6 +15,7 @@ fn broker(mode: &str) -> Broker<Doubles> {
     let mut vars = vec![("EXTERNAL_ID_SOURCE", mode)];
     if mode == "body" {
         vars.push(("REQUIRED_SCOPE", "parsec/sessions"));
+        vars.push(("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend"));
     }
     let config = testing::config(&vars).unwrap();
     Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default())

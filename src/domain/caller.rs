@@ -24,12 +24,25 @@ impl CallerKind {
     }
 }
 
+/// An IAM caller whose credentials came from a Cognito identity pool. Its
+/// `userArn` is one assumed-role session shared by every user of the pool;
+/// the identity id (claim `cognitoIdentityId`) is what tells users apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolIdentity {
+    /// `false` for a guest (unauthenticated) identity.
+    pub authenticated: bool,
+}
+
+/// The IAM claims that name the pool's shared role session, not a user.
+pub const POOL_SHARED_CLAIMS: &[&str] = &["userArn", "callerId", "userId", "accountId", "principalOrgId"];
+
 /// An authenticated caller. The only way to get one is [`Caller::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     kind: CallerKind,
     claims: BTreeMap<String, String>,
     scopes: Vec<String>,
+    pool_identity: Option<PoolIdentity>,
 }
 
 impl Caller {
@@ -46,10 +59,16 @@ impl Caller {
         self.scopes.iter().any(|s| s == scope)
     }
 
-    /// A name for the audit log: who the authorizer says this is.
+    /// Set for IAM callers signed with Cognito identity pool credentials.
+    pub fn pool_identity(&self) -> Option<PoolIdentity> {
+        self.pool_identity
+    }
+
+    /// A name for the audit log: who the authorizer says this is. For a
+    /// Cognito identity pool caller, its identity id (the role is shared).
     pub fn principal(&self) -> &str {
         let keys: &[&str] = match self.kind {
-            CallerKind::Iam => &["userArn", "callerId"],
+            CallerKind::Iam => &["cognitoIdentityId", "userArn", "callerId"],
             CallerKind::LambdaAuthorizer => &["principalId", "sub"],
             CallerKind::Jwt | CallerKind::Cognito => &["sub", "client_id", "username"],
         };
@@ -59,6 +78,12 @@ impl Caller {
     /// A caller vouched for by `kind` with these claims and scopes; `None`
     /// when there are no claims (an authorizer that vouched for nobody).
     pub fn new(kind: CallerKind, claims: BTreeMap<String, String>, scopes: Vec<String>) -> Option<Self> {
-        (!claims.is_empty()).then_some(Caller { kind, claims, scopes })
+        (!claims.is_empty()).then_some(Caller { kind, claims, scopes, pool_identity: None })
+    }
+
+    /// The same caller, marked as signed with Cognito identity pool credentials.
+    pub fn with_pool_identity(mut self, identity: PoolIdentity) -> Self {
+        self.pool_identity = Some(identity);
+        self
     }
 }

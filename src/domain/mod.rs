@@ -7,3 +7,4 @@ pub mod caller;
 pub mod error;
 pub mod external_id;
 pub mod policy;
+pub mod trust;

@@ -48,6 +48,8 @@ pub async fn answer<D: Deps>(broker: &Broker<D>, incoming: Incoming, recording: 
     match incoming {
         Incoming::Read(request) => {
             let mut audit = Audit::new(request_id(&request));
+            let (source_ip, user_agent) = identity::client(request.request_context_ref());
+            audit.client(source_ip, user_agent);
             let outcome = crate::entrypoints::panic_guard::catch_panic(process(broker, &request, &mut audit))
                 .await
                 .unwrap_or(Err(BrokerError::Internal));
@@ -94,7 +96,7 @@ async fn process<D: Deps>(
     }
     let caller = identity::caller(request.request_context_ref()).ok_or(BrokerError::Unauthenticated)?;
     audit.caller(&caller);
-    broker.policy().check_scope(&caller)?;
+    broker.policy().check_caller(&caller)?;
     let content_type = request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes());
     let body = body::parse(content_type, request.body().as_ref())?;
     let external_id = broker.policy().external_id(&caller, body.external_id.as_deref())?;

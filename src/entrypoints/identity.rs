@@ -10,7 +10,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
-use crate::domain::caller::{Caller, CallerKind};
+use crate::domain::caller::{Caller, CallerKind, PoolIdentity};
 
 /// Keys API Gateway adds to a REST Lambda authorizer's map that say nothing
 /// about who the caller is.
@@ -24,6 +24,19 @@ pub fn caller(context: Option<&RequestContext>) -> Option<Caller> {
         RequestContext::ApiGatewayV1(ctx) => from_rest_api(ctx),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+/// The client's source IP and user agent, as API Gateway reports them.
+pub fn client(context: Option<&RequestContext>) -> (Option<&str>, Option<&str>) {
+    match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            (ctx.http.source_ip.as_deref(), ctx.http.user_agent.as_deref())
+        }
+        Some(RequestContext::ApiGatewayV1(ctx)) => {
+            (ctx.identity.source_ip.as_deref(), ctx.identity.user_agent.as_deref())
+        }
+        _ => (None, None),
     }
 }
 
@@ -60,8 +73,16 @@ fn from_rest_api(ctx: &ApiGatewayProxyRequestContext) -> Option<Caller> {
         ("callerId", &identity.caller),
         ("accountId", &identity.account_id),
         ("userId", &identity.user),
+        ("cognitoIdentityId", &identity.cognito_identity_id),
+        ("cognitoIdentityPoolId", &identity.cognito_identity_pool_id),
     ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
+    let caller = Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())?;
+    if caller.claim("cognitoIdentityId").is_none() {
+        return Some(caller);
+    }
+    // Anything but an explicit "authenticated" is a guest: fail closed.
+    let authenticated = identity.cognito_authentication_type.as_deref() == Some("authenticated");
+    Some(caller.with_pool_identity(PoolIdentity { authenticated }))
 }
 
 fn from_iam(iam: &ApiGatewayRequestAuthorizerIamDescription) -> Option<Caller> {
@@ -72,7 +93,17 @@ fn from_iam(iam: &ApiGatewayRequestAuthorizerIamDescription) -> Option<Caller> {
         ("userId", &iam.user_id),
         ("principalOrgId", &iam.principal_org_id),
     ];
-    Caller::new(CallerKind::Iam, text_claims(pairs), Vec::new())
+    let mut claims = text_claims(pairs);
+    let Some(pool) = iam.cognito_identity.as_ref() else {
+        return Caller::new(CallerKind::Iam, claims, Vec::new());
+    };
+    let pool_pairs =
+        [("cognitoIdentityId", &pool.identity_id), ("cognitoIdentityPoolId", &pool.identity_pool_id)];
+    claims.extend(text_claims(pool_pairs));
+    // `amr` lists "authenticated" or "unauthenticated"; without it, a guest.
+    let authenticated = pool.amr.iter().any(|a| a == "authenticated");
+    Caller::new(CallerKind::Iam, claims, Vec::new())
+        .map(|c| c.with_pool_identity(PoolIdentity { authenticated }))
 }
 
 fn text_claims<const N: usize>(pairs: [(&str, &Option<String>); N]) -> BTreeMap<String, String> {
@@ -246,5 +277,44 @@ mod tests {
         assert!(caller(rest_api(json!({}), json!({"sourceIp": "1.2.3.4"}))).is_none());
         assert!(caller(rest_api(json!({"integrationLatency": 0}), json!({"userArn": null}))).is_none());
         assert!(super::caller(None).is_none());
+    }
+
+    fn pool_iam(amr: Value) -> Value {
+        http_api(json!({"iam": {
+            "accessKey": "ASIA", "accountId": "123456789012", "callerId": "AROA:CognitoIdentityCredentials",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/Cognito_GameAuth_Role/CognitoIdentityCredentials",
+            "userId": "AROA:CognitoIdentityCredentials", "principalOrgId": null,
+            "cognitoIdentity": {"amr": amr, "identityId": "us-east-1:1111-2222", "identityPoolId": "us-east-1:pool"}
+        }}))
+    }
+
+    #[test]
+    fn an_http_api_iam_caller_with_a_cognito_identity_is_named_by_its_identity_id() {
+        let c = caller(pool_iam(json!(["authenticated", "cognito-idp.us-east-1.amazonaws.com/us-east-1_x"])))
+            .unwrap();
+        assert_eq!(c.claim("cognitoIdentityId"), Some("us-east-1:1111-2222"));
+        assert_eq!(c.pool_identity(), Some(PoolIdentity { authenticated: true }));
+        assert_eq!(c.principal(), "us-east-1:1111-2222");
+        let guest = caller(pool_iam(json!(["unauthenticated"]))).unwrap();
+        assert_eq!(guest.pool_identity(), Some(PoolIdentity { authenticated: false }));
+        let no_amr = caller(pool_iam(json!([]))).unwrap();
+        assert_eq!(no_amr.pool_identity(), Some(PoolIdentity { authenticated: false }));
+    }
+
+    #[test]
+    fn a_rest_iam_caller_with_a_cognito_identity_is_a_guest_unless_authenticated() {
+        let identity = |kind: Value| {
+            json!({"userArn": "arn:aws:sts::1:assumed-role/Cognito_Unauth_Role/CognitoIdentityCredentials",
+                   "caller": "C", "cognitoIdentityId": "us-east-1:3333", "cognitoAuthenticationType": kind})
+        };
+        let authenticated = caller(rest_api(json!({}), identity(json!("authenticated")))).unwrap();
+        assert_eq!(authenticated.pool_identity(), Some(PoolIdentity { authenticated: true }));
+        assert_eq!(authenticated.claim("cognitoIdentityId"), Some("us-east-1:3333"));
+        for guest in [json!("unauthenticated"), Value::Null, json!("AUTHENTICATED")] {
+            let c = caller(rest_api(json!({}), identity(guest.clone()))).unwrap();
+            assert_eq!(c.pool_identity(), Some(PoolIdentity { authenticated: false }), "{guest}");
+        }
+        let plain = caller(rest_api(json!({}), json!({"userArn": "arn:aws:iam::1:user/a"}))).unwrap();
+        assert_eq!(plain.pool_identity(), None);
     }
 }

@@ -16,11 +16,16 @@ pub struct UpstreamTrace {
     pub detail: Option<String>,
 }
 
+const MAX_USER_AGENT_BYTES: usize = 256;
+
 #[derive(Debug, Default)]
 pub struct Audit {
     pub request_id: String,
     pub caller_kind: Option<&'static str>,
     pub principal: Option<String>,
+    /// Where the request came from, as API Gateway reports it.
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
     pub external_id: Option<String>,
     pub upstream: UpstreamTrace,
     pub expires_at: Option<i64>,
@@ -34,6 +39,19 @@ impl Audit {
     pub fn caller(&mut self, caller: &Caller) {
         self.caller_kind = Some(caller.kind().as_str());
         self.principal = Some(caller.principal().to_owned());
+    }
+
+    /// The client's address and user agent; the agent is cut to 256 bytes
+    /// (it is the client's own text).
+    pub fn client(&mut self, source_ip: Option<&str>, user_agent: Option<&str>) {
+        self.source_ip = source_ip.map(str::to_owned);
+        self.user_agent = user_agent.map(|agent| {
+            let mut end = agent.len().min(MAX_USER_AGENT_BYTES);
+            while !agent.is_char_boundary(end) {
+                end -= 1;
+            }
+            agent[..end].to_owned()
+        });
     }
 
     pub fn external_id(&mut self, id: &ExternalId) {
@@ -51,6 +69,8 @@ impl Audit {
                     request_id = %self.request_id,
                     caller_kind = self.caller_kind.unwrap_or("none"),
                     principal = self.principal.as_deref().unwrap_or(""),
+                    source_ip = self.source_ip.as_deref().unwrap_or(""),
+                    user_agent = self.user_agent.as_deref().unwrap_or(""),
                     external_id = self.external_id.as_deref().unwrap_or(""),
                     outcome,
                     status,

@@ -279,6 +279,7 @@ pub fn assert_contract_headers(headers: &HeaderMap) {
     assert_eq!(headers.get("content-type").unwrap(), "application/json");
     assert_eq!(headers.get("cache-control").unwrap(), "no-store");
     assert_eq!(headers.get("pragma").unwrap(), "no-cache");
+    assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
 }
 
 /// The contract's error body: code, a message, the request id; nothing else.

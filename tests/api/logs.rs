@@ -29,6 +29,8 @@ async fn each_request_logs_one_audit_line_with_who_asked_for_whom() {
     assert_eq!(ok["request_id"], "JKJaXmPLvHcESHA=");
     assert_eq!(ok["caller_kind"], "jwt");
     assert_eq!(ok["principal"], "user-42");
+    assert_eq!(ok["source_ip"], "203.0.113.10");
+    assert_eq!(ok["user_agent"], "okhttp/4.12.0");
     assert_eq!(ok["external_id"], "user-42");
     assert_eq!(ok["outcome"], "created");
     assert_eq!(ok["status"], 201);
@@ -39,6 +41,7 @@ async fn each_request_logs_one_audit_line_with_who_asked_for_whom() {
     assert_eq!(denied["outcome"], "unauthenticated");
     assert_eq!(denied["status"], 401);
     assert_eq!(denied["caller_kind"], "none");
+    assert!(denied["source_ip"].as_str().is_some_and(|ip| !ip.is_empty()), "{denied}");
 }
 
 #[tokio::test]
@@ -101,4 +104,16 @@ async fn each_request_writes_one_emf_document_with_outcome_latency_and_secret_fe
     assert_eq!(docs[2]["Errors"], 1);
     assert!(docs[2].get("UpstreamLatency").is_none());
     assert_eq!(docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ParsecSessionBroker");
+}
+
+#[tokio::test]
+async fn a_long_user_agent_is_cut_in_the_audit_line() {
+    let app = TestApp::spawn_with(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]).await.init().await;
+    let agent = "é".repeat(300);
+    let request =
+        event_with("http-api-jwt.json", |e| e["requestContext"]["http"]["userAgent"] = agent.clone().into());
+    assert_created(&app.send(request).await);
+    let logged = app.audit_lines()[0]["user_agent"].as_str().unwrap().to_owned();
+    assert!(logged.len() <= 256 && logged.len() >= 254, "{}", logged.len());
+    assert!(agent.starts_with(&logged));
 }

@@ -15,8 +15,12 @@ use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With
 type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;
 
 fn broker(mode: &str) -> (Broker<Doubles>, Arc<MemoryParsec>) {
-    let config =
-        testing::config(&[("PARSEC_API_URL", "http://127.0.0.1:9"), ("EXTERNAL_ID_SOURCE", mode)]).unwrap();
+    let config = testing::config(&[
+        ("PARSEC_API_URL", "http://127.0.0.1:9"),
+        ("EXTERNAL_ID_SOURCE", mode),
+        ("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend,principal:svc"),
+    ])
+    .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
     (Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone()), parsec)
 }
@@ -145,8 +149,16 @@ proptest! {
     }
 
     #[test]
-    fn external_id_accepts_exactly_the_contracts_strings(id in ".{0,70}|[\\x00-\\x7f]{0,70}") {
-        let expected = (1..=63).contains(&id.len()) && !id.chars().any(char::is_control);
+    fn external_id_accepts_exactly_the_contracts_strings(
+        id in ".{0,70}|[\\x00-\\x7f]{0,70}|[a-z \u{200B}\u{202E}\u{FEFF}\u{00A0}\u{2060}]{0,20}"
+    ) {
+        let invisible = |c: char| matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{E0001}' | '\u{E0020}'..='\u{E007F}');
+        let expected = (1..=63).contains(&id.len())
+            && !id.chars().any(char::is_control)
+            && !id.chars().any(invisible)
+            && !id.starts_with(char::is_whitespace)
+            && !id.ends_with(char::is_whitespace);
         prop_assert_eq!(ExternalId::parse(&id).is_ok(), expected);
     }
 

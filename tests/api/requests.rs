@@ -125,7 +125,8 @@ async fn a_body_external_id_equal_to_the_callers_own_is_accepted() {
 
 #[tokio::test]
 async fn external_id_rules_apply_in_body_mode() {
-    let app = TestApp::spawn_with(&[("EXTERNAL_ID_SOURCE", "body")]).await.init().await;
+    let env = [("EXTERNAL_ID_SOURCE", "body"), ("TRUSTED_CALLERS", "client_id:3n4b5urk1ft4fl3mg5e62d9ado")];
+    let app = TestApp::spawn_with(&env).await.init().await;
     let too_long = json!({"external_id": "a".repeat(64)}).to_string();
     let multibyte = json!({"external_id": "é".repeat(32)}).to_string();
     for body in [
@@ -134,12 +135,20 @@ async fn external_id_rules_apply_in_body_mode() {
         r#"{"external_id":"\u0000"}"#,
         &too_long,
         &multibyte,
+        r#"{"external_id":"user\u200b42"}"#,
+        r#"{"external_id":"\ufeffuser-42"}"#,
+        r#"{"external_id":"user-42\u202e"}"#,
+        r#"{"external_id":"user\u2060"}"#,
+        r#"{"external_id":" user-42"}"#,
+        r#"{"external_id":"user-42 "}"#,
+        r#"{"external_id":"user-42\u00a0"}"#,
     ] {
         assert_error(&app.send(jwt_with_body(body)).await, 400, "invalid_external_id");
     }
     assert_eq!(app.parsec_calls().await, 0);
     let longest = json!({"external_id": "a".repeat(63)}).to_string();
     assert_created(&app.send(jwt_with_body(&longest)).await);
+    assert_created(&app.send(jwt_with_body(r#"{"external_id":"Ada Lovelace"}"#)).await);
 }
 
 #[tokio::test]
@@ -149,6 +158,12 @@ async fn external_id_rules_apply_to_claims_too() {
         e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("s".repeat(64));
     });
     assert_error(&app.send(long_sub).await, 400, "invalid_external_id");
+    for sub in ["user\u{200b}42", "user-42 ", "\u{feff}user-42"] {
+        let invisible = event_with("http-api-jwt-scope-claim.json", |e| {
+            e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        });
+        assert_error(&app.send(invisible).await, 400, "invalid_external_id");
+    }
     assert_eq!(app.parsec_calls().await, 0);
 }
 
