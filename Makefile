@@ -8,14 +8,15 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PYTHON ?= python3
 TOOLS := $(VENV)/.installed
+CHECKOV := $(VENV)/checkov/bin/checkov
 EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local test lint build zip invoke deploy bench fuzz clean
+.PHONY: help tools local test lint template-lint build zip invoke deploy bench fuzz clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(TOOLS): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,26 +24,35 @@ $(TOOLS): requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-tools: $(TOOLS) ## Install cargo-lambda, moto, cfn-lint and the SAM CLI into .venv
+# checkov in an environment of its own under .venv: it pins boto3 below what the SAM CLI and moto use.
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+tools: $(TOOLS) $(CHECKOV) ## Install cargo-lambda, moto, cfn-lint, checkov and the SAM CLI into .venv
 
 local: $(TOOLS) ## Run the function locally against the stand-ins and print each sample event's answer
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python local/run.py target/debug/bootstrap
 
-test: $(TOOLS) ## Run every check: fmt, clippy, unit/integration/property tests, end-to-end, template lint
+test: $(TOOLS) $(CHECKOV) ## Run every check: fmt, clippy, unit/integration/property/fault tests, end-to-end, template lint
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python local/run.py target/debug/bootstrap --check
-	$(BIN)/cfn-lint template.yaml
-	$(BIN)/sam validate --lint --region $(REGION)
+	$(MAKE) --no-print-directory template-lint
 
-lint: $(TOOLS) ## Formatting, clippy and the template checks only
+lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
+	$(MAKE) --no-print-directory template-lint
+
+template-lint: $(TOOLS) $(CHECKOV) ## cfn-lint, sam validate --lint and checkov (0 failed; each skip says why in the template)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --region $(REGION)
+	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: $(TOOLS) ## Build the arm64 Lambda binary (target/lambda/bootstrap/bootstrap)
 	rustup target add aarch64-unknown-linux-gnu

@@ -83,9 +83,16 @@ def main():
                 passed, failed = (passed + 1, failed) if not problems else (passed, failed + 1)
             stack.stop_function()
         if args.check:
-            for variable, value in [("PARSEC_TIMEOUT_MS", "soon"), ("PARSEC_API_URL", "http://parsec.example.com"),
-                                    ("PARSEC_SECRET_ID", "")]:
-                code, output = stack.start_up_failure({variable: value})
+            for variable, overrides in [
+                ("PARSEC_TIMEOUT_MS", {"PARSEC_TIMEOUT_MS": "soon"}),
+                ("PARSEC_API_URL", {"PARSEC_API_URL": "http://parsec.example.com"}),
+                ("PARSEC_API_URL", {"PARSEC_API_URL": "https://parsec-proxy.example.com"}),
+                ("PARSEC_SECRET_ID", {"PARSEC_SECRET_ID": ""}),
+                ("TRUSTED_CALLERS", {"EXTERNAL_ID_SOURCE": "body"}),
+                ("TRUSTED_CALLERS", {"EXTERNAL_ID_SOURCE": "body", "TRUSTED_CALLERS": "backend"}),
+                ("EXTERNAL_ID_CLAIM", {"EXTERNAL_ID_CLAIM": "email"}),
+            ]:
+                code, output = stack.start_up_failure(overrides)
                 lines = [line for line in output.splitlines() if line.strip()]
                 if code != 0 and len(lines) == 1 and variable in lines[0]:
                     passed += 1

@@ -2,7 +2,11 @@
 Shared by `make local` (which prints) and the end-to-end test (which asserts)."""
 
 CLAIM_MODE = {}
-BODY_MODE = {"EXTERNAL_ID_SOURCE": "body"}
+# The sample backend token's app client and the sample IAM backend's role.
+BODY_MODE = {
+    "EXTERNAL_ID_SOURCE": "body",
+    "TRUSTED_CALLERS": "client_id:backend7m2vq4k1s9example,role:arn:aws:iam::123456789012:role/game-backend",
+}
 
 # (configuration name, environment overrides, [(event, status, error code or None)])
 SCENARIOS = [
@@ -14,7 +18,9 @@ SCENARIOS = [
         ("rest-lambda-authorizer.json", 201, None),
         ("rest-cognito.json", 201, None),
         ("http-api-jwt-other-user.json", 403, "forbidden"),
+        ("http-api-jwt-backend.json", 403, "forbidden"),
         ("http-api-iam.json", 403, "forbidden"),
+        ("http-api-iam-cognito-guest.json", 403, "forbidden"),
         ("http-api-no-authorizer.json", 401, "unauthenticated"),
         ("rest-no-authorizer.json", 401, "unauthenticated"),
         ("http-api-jwt-get.json", 405, "method_not_allowed"),
@@ -23,13 +29,24 @@ SCENARIOS = [
         ("http-api-jwt-invalid-json.json", 400, "invalid_request"),
         ("http-api-jwt-extra-field.json", 400, "invalid_request"),
     ]),
-    ("body mode: trusted backends name the user", BODY_MODE, [
+    ("body mode: TRUSTED_CALLERS name the user; everyone else as in claim mode", BODY_MODE, [
+        ("http-api-jwt-backend.json", 201, None),
         ("http-api-iam.json", 201, None),
         ("function-url-iam.json", 201, None),
         ("rest-iam.json", 201, None),
-        ("http-api-jwt-other-user.json", 201, None),
+        ("http-api-jwt-other-user.json", 403, "forbidden"),
+        ("http-api-jwt.json", 201, None),
         ("rest-lambda-authorizer.json", 201, None),
+        ("http-api-iam-cognito.json", 403, "forbidden"),
         ("http-api-no-authorizer.json", 401, "unauthenticated"),
+    ]),
+    ("Cognito identity pool callers (IAM), EXTERNAL_ID_CLAIM=cognitoIdentityId",
+     {"EXTERNAL_ID_CLAIM": "cognitoIdentityId"}, [
+        ("http-api-iam-cognito.json", 201, None),
+        ("rest-iam-cognito.json", 201, None),
+        ("http-api-iam-cognito-guest.json", 403, "forbidden"),
+        ("rest-iam-cognito-guest.json", 403, "forbidden"),
+        ("http-api-iam.json", 403, "forbidden"),
     ]),
     ("claim mode, REQUIRED_SCOPE=parsec/admin", {"REQUIRED_SCOPE": "parsec/admin"}, [
         ("http-api-jwt.json", 403, "forbidden"),
