@@ -7,33 +7,12 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::domain::policy::ExternalIdSource;
+use crate::domain::policy::{is_user_editable_claim, ExternalIdSource};
 use crate::domain::trust::TrustedCallers;
 
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
 /// The one `https` host the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`.
 pub const PARSEC_HOST: &str = "kessel-api.parsecgaming.com";
-/// Claims a user can edit (OIDC profile claims, Cognito's writable standard
-/// attributes, and any `custom:` attribute): naming a Parsec user by one of
-/// them lets a user take over another's identity.
-const MUTABLE_CLAIMS: &[&str] = &[
-    "email",
-    "phone_number",
-    "preferred_username",
-    "name",
-    "nickname",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "address",
-];
 const SESSIONS_PATH: &str = "enterprise/sessions";
 /// Lambda's longest invocation; a larger upstream budget can never be used.
 const MAX_TIMEOUT_MS: u64 = 900_000;
@@ -121,7 +100,7 @@ impl Config {
             Some(_) => return Err(invalid("EXTERNAL_ID_SOURCE", "must be `claim` or `body`")),
         };
         let external_id_claim = get("EXTERNAL_ID_CLAIM").unwrap_or_else(|| "sub".to_owned());
-        if is_mutable_claim(&external_id_claim) {
+        if is_user_editable_claim(&external_id_claim) {
             if !flag(&get, "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM")? {
                 return Err(invalid(
                     "EXTERNAL_ID_CLAIM",
@@ -188,11 +167,6 @@ fn flag(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result
         Some("true") | Some("1") => Ok(true),
         Some(_) => Err(invalid(variable, "must be `true` or `false`")),
     }
-}
-
-fn is_mutable_claim(claim: &str) -> bool {
-    let claim = claim.to_ascii_lowercase();
-    claim.starts_with("custom:") || MUTABLE_CLAIMS.contains(&claim.as_str())
 }
 
 fn is_parsec(url: &Url) -> bool {

@@ -16,6 +16,35 @@ pub enum ExternalIdSource {
     Body,
 }
 
+/// Claims a user can edit (OIDC profile claims, Cognito's writable standard
+/// attributes, and any `custom:` attribute): naming a Parsec user by one of
+/// them lets a user take over another's identity.
+const USER_EDITABLE_CLAIMS: &[&str] = &[
+    "email",
+    "phone_number",
+    "preferred_username",
+    "name",
+    "nickname",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "address",
+];
+
+/// Whether users can change `claim` themselves: such a claim must not name
+/// a Parsec user (unless an operator explicitly allows it).
+pub fn is_user_editable_claim(claim: &str) -> bool {
+    let claim = claim.to_ascii_lowercase();
+    claim.starts_with("custom:") || USER_EDITABLE_CLAIMS.contains(&claim.as_str())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub source: ExternalIdSource,

@@ -56,7 +56,7 @@ pub fn with_deadline(request: Request, in_ms: u64) -> Request {
     request.with_lambda_context(ctx)
 }
 
-/// The Parsec stand-in's default behaviour, as `shared/parsec-api.md` says:
+/// The Parsec stand-in's default behaviour, as `docs/parsec-api.md` says:
 /// checks the key and the body, answers 201 with a fresh 64-hex session id.
 pub struct ParsecBehaviour {
     pub valid_keys: Mutex<Vec<String>>,
