@@ -42,6 +42,7 @@ test: $(TOOLS) $(CHECKOV) ## Run every check: fmt, clippy, unit/integration/prop
 	cargo test
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python local/run.py target/debug/bootstrap --check
+	$(BIN)/python local/run.py target/debug/bootstrap --check --runner rie
 	$(MAKE) --no-print-directory template-lint
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
@@ -63,9 +64,16 @@ zip: $(TOOLS) ## Build the arm64 deployment zip (target/lambda/bootstrap/bootstr
 	cargo lambda build --release --arm64 --output-format zip
 	@ls -l target/lambda/bootstrap/bootstrap.zip
 
-invoke: $(TOOLS) ## sam local invoke with events/$(EVENT) (needs Docker and the stand-ins on 127.0.0.1)
-	$(BIN)/sam build
-	$(BIN)/sam local invoke SessionBrokerFunction --docker-network host -e events/$(EVENT) --env-vars events/env.json
+invoke: $(TOOLS) ## Invoke the function with events/$(EVENT): sam local invoke with Docker, else the same emulator (aws-lambda-rie) directly
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		echo "Docker found: sam local invoke (start the stand-ins on 127.0.0.1 first, see README)"; \
+		$(BIN)/sam build && \
+		$(BIN)/sam local invoke SessionBrokerFunction --docker-network host -e events/$(EVENT) --env-vars events/env.json; \
+	else \
+		echo "No Docker: running target/debug/bootstrap under the SAM CLI's aws-lambda-rie, with the stand-ins" >&2; \
+		cargo build --quiet --bin bootstrap && \
+		$(BIN)/python local/invoke.py target/debug/bootstrap events/$(EVENT) events/env.json; \
+	fi
 
 deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)
 	rustup target add aarch64-unknown-linux-gnu

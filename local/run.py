@@ -2,9 +2,11 @@
 """Runs the function locally against the stand-ins and sends it every sample event.
 
   run.py BINARY            print each event's status and body (`make local`)
-  run.py BINARY --check    also assert the expected status, error code and body
-                           shape, and that no secret reached the function's log
+  run.py BINARY --check    also assert the expected status, error code, request id and
+                           body shape, and that no secret reached the function's log
                            (the end-to-end test of `make test`)
+  --runner rie             run the binary under AWS's Runtime Interface Emulator (what
+                           `sam local invoke` runs) instead of cargo lambda's emulator
 """
 
 import argparse
@@ -15,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import SCENARIOS  # noqa: E402
-from stack import DEMO_KEY, ROOT, running_stack  # noqa: E402
+from stack import DEMO_KEY, ROOT, RUNNERS, running_stack  # noqa: E402
 
 CONTRACT_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "pragma": "no-cache",
                     "x-content-type-options": "nosniff"}
 
 
-def shape_problems(response, status, code):
+def shape_problems(response, status, code, event):
     problems = []
     if response.get("statusCode") != status:
         problems.append(f"status {response.get('statusCode')} != {status}")
@@ -44,6 +46,9 @@ def shape_problems(response, status, code):
             problems.append(f"error body {body}")
         if status == 405 and headers.get("allow") != "POST":
             problems.append("405 without Allow: POST")
+        gateway_id = (event.get("requestContext") or {}).get("requestId")
+        if gateway_id and error.get("request_id") != gateway_id:
+            problems.append(f"request_id {error.get('request_id')!r} is not API Gateway's {gateway_id!r}")
     return problems
 
 
@@ -63,19 +68,22 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--runner", choices=RUNNERS, default="cargo-lambda")
     args = parser.parse_args()
     passed = failed = 0
     issued = []
-    with tempfile.TemporaryDirectory(prefix="parsec-broker-local-") as logs, running_stack(args.binary, logs) as stack:
+    with tempfile.TemporaryDirectory(prefix="parsec-broker-local-") as logs, running_stack(args.binary, logs, args.runner) as stack:
+        print(f"runner: {args.runner}")
         for title, env, cases in SCENARIOS:
             print(f"\n== {title}")
             stack.start_function(env)
             for event, status, code in cases:
-                response = stack.invoke(ROOT / "events" / event)
+                path = ROOT / "events" / event
+                response = stack.invoke(path)
                 body = json.loads(response.get("body") or "{}")
                 if "session_id" in body:
                     issued.append(body["session_id"])
-                problems = shape_problems(response, status, code) if args.check else []
+                problems = shape_problems(response, status, code, json.loads(path.read_text())) if args.check else []
                 mark = ("FAIL " if problems else "ok   ") if args.check else ""
                 print(f"  {mark}{event:34} {show(response)}")
                 for p in problems:
@@ -100,6 +108,13 @@ def main():
                 else:
                     failed += 1
                     print(f"  FAIL bad {variable}: exit {code}, output {output!r}")
+        if args.check:
+            covered = {event for _, _, cases in SCENARIOS for event, _, _ in cases}
+            missing = sorted(p.name for p in (ROOT / "events").glob("*.json") if p.name != "env.json"
+                             and p.name not in covered)
+            if missing:
+                failed += 1
+                print(f"  FAIL sample events no scenario sends: {missing}")
         stats = stack.parsec_stats()
         print(f"\nParsec stand-in: {stats['requests']} requests on {stats['connections']} connection(s)")
         function_logs = "".join(p.read_text(errors="replace") for p in Path(logs).glob("function*.log"))

@@ -28,6 +28,7 @@ SCENARIOS = [
         ("http-api-jwt-text-plain.json", 415, "unsupported_media_type"),
         ("http-api-jwt-invalid-json.json", 400, "invalid_request"),
         ("http-api-jwt-extra-field.json", 400, "invalid_request"),
+        ("http-api-jwt-bad-base64.json", 400, "invalid_request"),
     ]),
     ("body mode: TRUSTED_CALLERS name the user; everyone else as in claim mode", BODY_MODE, [
         ("http-api-jwt-backend.json", 201, None),

@@ -2,14 +2,18 @@
 
 - moto_server: a Secrets Manager emulator, seeded with a demo key;
 - parsec_standin.py: the Parsec stand-in;
-- cargo lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`);
-- the function binary itself, pointed at all three.
+- a Lambda runtime for the function binary, one of:
+  - cargo lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`), events
+    sent with `cargo lambda invoke`;
+  - AWS's Runtime Interface Emulator (`aws-lambda-rie`, shipped in the SAM CLI wheel: the
+    binary `sam local invoke` runs inside its container), events POSTed to its invoke URL.
 
 Everything listens on 127.0.0.1 and is stopped on exit, Ctrl-C or failure.
 """
 
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -56,8 +60,25 @@ def wait_for_port(port, what, proc, timeout=30.0):
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
+RUNNERS = ("cargo-lambda", "rie")
+
+
+def rie_path():
+    """The Runtime Interface Emulator the SAM CLI wheel ships, for this machine's architecture."""
+    import samcli  # from .venv, installed by the Makefile
+
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    path = Path(samcli.__file__).parent / "local" / "rapid" / f"aws-lambda-rie-{arch}"
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
 class Stack:
-    def __init__(self, binary, log_dir):
+    def __init__(self, binary, log_dir, runner="cargo-lambda"):
+        if runner not in RUNNERS:
+            raise ValueError(f"runner must be one of {RUNNERS}")
+        self.runner = runner
         self.binary = Path(binary)
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -77,11 +98,12 @@ class Stack:
         moto = self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)])
         parsec = self.spawn("parsec", [sys.executable, str(ROOT / "local" / "parsec_standin.py"), str(self.parsec_port)],
                             env={**os.environ, "STANDIN_KEYS": DEMO_KEY})
-        emulator = self.spawn("runtime-api", ["cargo", "lambda", "watch", "--only-lambda-apis",
-                                              "-A", "127.0.0.1", "-P", str(self.rt_port)])
+        if self.runner == "cargo-lambda":
+            emulator = self.spawn("runtime-api", ["cargo", "lambda", "watch", "--only-lambda-apis",
+                                                  "-A", "127.0.0.1", "-P", str(self.rt_port)])
+            wait_for_port(self.rt_port, "cargo lambda's Runtime API", emulator, timeout=60)
         wait_for_port(self.moto_port, "moto_server", moto)
         wait_for_port(self.parsec_port, "the Parsec stand-in", parsec)
-        wait_for_port(self.rt_port, "cargo lambda's Runtime API", emulator, timeout=60)
         self.seed_secret()
         return self
 
@@ -99,6 +121,7 @@ class Stack:
             response.read()
 
     def function_env(self, overrides=None):
+        """The function's environment: the stand-ins' endpoints, fake credentials, `overrides`."""
         env = {
             "PATH": os.environ.get("PATH", ""),
             **FAKE_AWS,
@@ -115,10 +138,21 @@ class Stack:
         return env
 
     def start_function(self, overrides=None, name="function"):
-        name = f"{name}-{len(self.procs)}"
         """(Re)starts the function binary with the given configuration."""
+        name = f"{name}-{len(self.procs)}"
         self.stop_function()
         self.function_log = self.log_dir / f"{name}.log"
+        if self.runner == "rie":
+            # The RIE runs the binary itself (Init on the first invoke) and sets
+            # AWS_LAMBDA_RUNTIME_API; both of its addresses stay on loopback.
+            env = self.function_env(overrides)
+            del env["AWS_LAMBDA_RUNTIME_API"]
+            self.rie_port = free_port()
+            argv = [str(rie_path()), "--runtime-interface-emulator-address", f"127.0.0.1:{self.rie_port}",
+                    "--runtime-api-address", f"127.0.0.1:{free_port()}", str(self.binary.resolve())]
+            self.function = self.spawn(name, argv, env=env)
+            wait_for_port(self.rie_port, "the Runtime Interface Emulator", self.function)
+            return
         self.function = self.spawn(name, [str(self.binary)], env=self.function_env(overrides))
         time.sleep(0.3)
         if self.function.poll() is not None:
@@ -132,12 +166,18 @@ class Stack:
 
     def stop_function(self):
         if self.function and self.function.poll() is None:
-            self.function.terminate()
+            os.killpg(self.function.pid, signal.SIGTERM)  # the RIE and the binary it started
             self.function.wait(timeout=10)
         self.function = None
 
     def invoke(self, event_path):
-        """Sends one event through `cargo lambda invoke`; returns the API Gateway response."""
+        """Sends one event the way the runner's users do; returns the API Gateway response."""
+        if self.runner == "rie":
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.rie_port}/2015-03-31/functions/function/invocations",
+                data=Path(event_path).read_bytes(), method="POST")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
         out = subprocess.run(
             ["cargo", "lambda", "invoke", "-A", "127.0.0.1", "-P", str(self.rt_port), "--data-file", str(event_path)],
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -165,8 +205,8 @@ class Stack:
 
 
 @contextmanager
-def running_stack(binary, log_dir):
-    stack = Stack(binary, log_dir)
+def running_stack(binary, log_dir, runner="cargo-lambda"):
+    stack = Stack(binary, log_dir, runner)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         yield stack.start()
