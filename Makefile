@@ -13,7 +13,7 @@ EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local test lint template-lint build zip invoke deploy bench fuzz clean
+.PHONY: help tools local test lint template-lint build zip invoke deploy deploy-function bench fuzz clean dev token
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,14 +36,16 @@ local: $(TOOLS) ## Run the function locally against the stand-ins and print each
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python local/run.py target/debug/bootstrap
 
-test: $(TOOLS) $(CHECKOV) ## Run every check: fmt, clippy, unit/integration/property/fault tests, end-to-end, template lint
+test: $(TOOLS) $(CHECKOV) ## Every check: fmt, clippy, unit/integration/property/fault tests, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python local/run.py target/debug/bootstrap --check
 	$(BIN)/python local/run.py target/debug/bootstrap --check --runner rie
+	$(BIN)/python local/dev_check.py
 	$(MAKE) --no-print-directory template-lint
+	$(BIN)/python local/deploy_rehearsal.py
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
 	cargo fmt --check
@@ -74,6 +76,24 @@ invoke: $(TOOLS) ## Invoke the function with events/$(EVENT): sam local invoke w
 		cargo build --quiet --bin bootstrap && \
 		$(BIN)/python local/invoke.py target/debug/bootstrap events/$(EVENT) events/env.json; \
 	fi
+
+PORT ?= 9000
+dev: $(TOOLS) ## HTTP on 127.0.0.1:$(PORT) like the template's API: JWT check, then the real function (Ctrl-C stops all)
+	cargo build --quiet --bin bootstrap
+	$(BIN)/python local/dev.py target/debug/bootstrap $(PORT)
+
+SUB ?=
+SCOPE ?= parsec/sessions
+TTL ?= 3600
+token: $(TOOLS) ## Print a token make dev accepts: make -s token SUB=<user> [SCOPE=…] [TTL=<seconds, may be negative>]
+	@test -n "$(SUB)" || { echo "usage: make -s token SUB=<user> [SCOPE=...] [TTL=...]" >&2; exit 2; }
+	@$(BIN)/python local/mint_token.py --sub "$(SUB)" --scope "$(SCOPE)" --ttl "$(TTL)"
+
+FUNCTION_NAME ?= parsec-session-broker
+deploy-function: $(TOOLS) build ## Deploy with cargo lambda alone: make deploy-function PARSEC_SECRET_ARN=<arn> [FUNCTION_NAME=…] [KMS_KEY_ARN=…]
+	@test -n "$(PARSEC_SECRET_ARN)" || { echo "usage: make deploy-function PARSEC_SECRET_ARN=<the secret's ARN> [FUNCTION_NAME=$(FUNCTION_NAME)] [KMS_KEY_ARN=<arn>]" >&2; exit 2; }
+	$(BIN)/python deploy/function.py --secret-arn "$(PARSEC_SECRET_ARN)" --function-name "$(FUNCTION_NAME)" \
+		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)")
 
 deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)
 	rustup target add aarch64-unknown-linux-gnu

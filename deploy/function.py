@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""`make deploy-function`: deploy the session broker with cargo lambda alone (no SAM).
+
+  function.py --secret-arn ARN [--function-name NAME] [--kms-key-arn ARN] [--lambda-dir DIR]
+
+What it does, against the account and region the AWS SDK's usual configuration names
+(AWS_PROFILE, AWS_REGION, credentials; AWS_ENDPOINT_URL for a local rehearsal):
+
+1. The execution role `<function>-role`, created or reused and brought to exactly what the
+   function needs: AWSLambdaBasicExecutionRole (logs), AWSXRayDaemonWriteAccess (traces),
+   and one inline policy allowing `secretsmanager:GetSecretValue` on the one secret (plus
+   `kms:Decrypt` through Secrets Manager when --kms-key-arn is given). Any other policy on
+   that role is removed.
+2. `cargo lambda deploy`: the arm64 binary built by `make build`, with the settings in
+   Cargo.toml's [package.metadata.lambda.deploy] (provided.al2023, memory, timeout, X-Ray
+   tracing, merge_env). A new function gets the whole configuration (defaults of
+   docs/contract.md, overridden by any configuration variable set in this environment);
+   a redeploy changes only PARSEC_SECRET_ID and the variables set in this environment, and
+   keeps everything else the function already has.
+3. JSON logs (LoggingConfig), which cargo lambda does not set.
+
+It does not create the API or its authorizer: front the function with the SAM template's
+HTTP API, or your own API Gateway with an authorizer. Nothing else may invoke it.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parent.parent
+INLINE_POLICY = "read-the-parsec-key"
+MANAGED = ("service-role/AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess")
+# A new function starts with the contract's defaults, so every setting is visible (and
+# editable) on the function; the values in this environment win.
+DEFAULTS = {
+    "PARSEC_SECRET_FIELD": "api_key",
+    "PARSEC_API_URL": "https://kessel-api.parsecgaming.com",
+    "EXTERNAL_ID_SOURCE": "claim",
+    "EXTERNAL_ID_CLAIM": "sub",
+    "SECRET_CACHE_TTL_SECONDS": "300",
+    "PARSEC_TIMEOUT_MS": "5000",
+    "PARSEC_WARM_UP": "true",
+}
+CONFIGURATION = (*DEFAULTS, "TRUSTED_CALLERS", "REQUIRED_SCOPE", "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM",
+                 "PARSEC_API_URL_ALLOW_ANY_HOST", "SESSION_QUOTA", "QUOTA_TABLE")
+SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:.+$")
+
+
+def role_policy(secret_arn, kms_key_arn, region, partition):
+    statements = [{"Sid": "ReadTheParsecKeyOnly", "Effect": "Allow",
+                   "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]
+    if kms_key_arn:
+        suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+        statements.append({"Sid": "DecryptTheParsecKeyThroughSecretsManager", "Effect": "Allow",
+                           "Action": "kms:Decrypt", "Resource": kms_key_arn,
+                           "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.{suffix}"}}})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def ensure_role(iam, name, policy, partition):
+    """Creates or reuses the role and leaves exactly the needed policies on it."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    created = False
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description="Parsec session broker: logs, X-Ray, and reading its one secret")["Role"]["Arn"]
+        created = True
+    wanted = {f"arn:{partition}:iam::aws:policy/{p}" for p in MANAGED}
+    attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
+    for extra in attached - wanted:
+        iam.detach_role_policy(RoleName=name, PolicyArn=extra)
+    for missing in wanted - attached:
+        iam.attach_role_policy(RoleName=name, PolicyArn=missing)
+    for extra in set(iam.list_role_policies(RoleName=name)["PolicyNames"]) - {INLINE_POLICY}:
+        iam.delete_role_policy(RoleName=name, PolicyName=extra)
+    iam.put_role_policy(RoleName=name, PolicyName=INLINE_POLICY, PolicyDocument=json.dumps(policy))
+    return arn, created
+
+
+def function_exists(lambda_client, name):
+    try:
+        lambda_client.get_function_configuration(FunctionName=name)
+        return True
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+
+
+def cargo_lambda_deploy(name, role_arn, env, lambda_dir, new_role):
+    argv = ["cargo", "lambda", "deploy", "--binary-name", "bootstrap", "--role", role_arn]
+    if lambda_dir:
+        argv += ["--lambda-dir", lambda_dir]
+    for key, value in sorted(env.items()):
+        argv += ["--env-var", f"{key}={value}"]
+    argv.append(name)
+    # A role IAM has just created can take seconds before Lambda may assume it.
+    for attempt in range(8 if new_role else 1):
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        sys.stderr.write(done.stderr)
+        if done.returncode == 0:
+            print(done.stdout.strip())
+            return
+        if "cannot be assumed" not in done.stderr + done.stdout:
+            break
+        time.sleep(2 + attempt * 2)
+    raise SystemExit(f"cargo lambda deploy failed ({done.returncode}): {done.stdout.strip()}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--secret-arn", required=True)
+    parser.add_argument("--function-name", default="parsec-session-broker")
+    parser.add_argument("--kms-key-arn", default="")
+    parser.add_argument("--lambda-dir", default="", help="where cargo lambda build put the binary")
+    args = parser.parse_args()
+    match = SECRET_ARN.match(args.secret_arn)
+    if not match:
+        raise SystemExit("PARSEC_SECRET_ARN must be the secret's full ARN "
+                         "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)")
+    partition = match.group(1)
+    session = boto3.Session()
+    region = session.region_name
+    if not region:
+        raise SystemExit("no region: set AWS_REGION (or a profile with a region)")
+    iam, lambda_client = session.client("iam"), session.client("lambda")
+    role_name = f"{args.function_name}-role"
+    role_arn, new_role = ensure_role(iam, role_name,
+                                     role_policy(args.secret_arn, args.kms_key_arn, region, partition), partition)
+    print(f"role {role_arn} ({'created' if new_role else 'reused'}): logs, X-Ray, GetSecretValue on the secret")
+
+    exists = function_exists(lambda_client, args.function_name)
+    env = {} if exists else dict(DEFAULTS)
+    env.update({k: os.environ[k] for k in CONFIGURATION if os.environ.get(k)})
+    env["PARSEC_SECRET_ID"] = args.secret_arn
+    cargo_lambda_deploy(args.function_name, role_arn, env, args.lambda_dir, new_role)
+
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=args.function_name)
+    lambda_client.update_function_configuration(
+        FunctionName=args.function_name,
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"})
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=args.function_name)
+    conf = lambda_client.get_function_configuration(FunctionName=args.function_name)
+    print(f"function {conf['FunctionArn']} ({'updated' if exists else 'created'}): {conf['Runtime']}, "
+          f"{','.join(conf.get('Architectures', []))}, {conf['MemorySize']} MB, {conf['Timeout']} s, "
+          f"tracing {conf.get('TracingConfig', {}).get('Mode')}")
+    print("No API was created: front the function with the SAM template's HTTP API or your own "
+          "API Gateway with an authorizer, and grant lambda:InvokeFunction to that API alone.")
+
+
+if __name__ == "__main__":
+    main()

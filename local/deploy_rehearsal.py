@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Rehearses `make deploy-function` against a local AWS (moto, with the AWS managed
+policies loaded) and checks what it left, through the Lambda and IAM APIs:
+
+1. deploy into an empty account: the function and its role as README says;
+2. an operator changes the configuration on the function (body mode);
+3. deploy again: new code, the same role, the operator's configuration kept.
+
+Exits non-zero with the differences when anything is off. Loopback only, bounded in time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import FAKE_AWS, ROOT, free_port, wait_for_port  # noqa: E402
+
+import boto3  # noqa: E402
+
+FUNCTION = "parsec-session-broker"
+TEMPLATE_TIMEOUT = 8  # template.yaml's Globals.Function.Timeout
+
+
+def deploy(env, secret_arn):
+    done = subprocess.run(["make", "--no-print-directory", "deploy-function", f"PARSEC_SECRET_ARN={secret_arn}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    print(done.stdout.strip())
+    if done.returncode != 0:
+        raise SystemExit(f"make deploy-function failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def role_problems(iam, role_name, secret_arn):
+    problems = []
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    principals = [s.get("Principal") for s in trust["Statement"]]
+    if principals != [{"Service": "lambda.amazonaws.com"}]:
+        problems.append(f"trust policy principals {principals}")
+    attached = sorted(p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"])
+    if attached != ["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"]:
+        problems.append(f"managed policies {attached}")
+    inline = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    if len(inline) != 1:
+        return problems + [f"inline policies {inline}"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=inline[0])["PolicyDocument"]
+    statements = [(s["Effect"], s["Action"], s["Resource"]) for s in document["Statement"]]
+    if statements != [("Allow", "secretsmanager:GetSecretValue", secret_arn)]:
+        problems.append(f"inline policy statements {statements}")
+    return problems
+
+
+def function_problems(conf, role_arn, secret_arn, expected_env):
+    problems = []
+    expect = {"Runtime": "provided.al2023", "Architectures": ["arm64"], "MemorySize": 128, "Role": role_arn,
+              "TracingConfig": {"Mode": "Active"}}
+    for key, value in expect.items():
+        if conf.get(key) != value:
+            problems.append(f"{key} {conf.get(key)!r}, expected {value!r}")
+    if not 1 <= conf.get("Timeout", 0) <= TEMPLATE_TIMEOUT:
+        problems.append(f"Timeout {conf.get('Timeout')} not within the template's {TEMPLATE_TIMEOUT} s")
+    logging = conf.get("LoggingConfig", {})
+    if logging.get("LogFormat") != "JSON":
+        problems.append(f"LoggingConfig {logging}")
+    env = conf.get("Environment", {}).get("Variables", {})
+    for key, value in {"PARSEC_SECRET_ID": secret_arn, **expected_env}.items():
+        if env.get(key) != value:
+            problems.append(f"environment {key}={env.get(key)!r}, expected {value!r}")
+    return problems
+
+
+def main():
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="parsec-broker-deploy-") as logs:
+        log = open(Path(logs) / "moto.log", "wb")
+        moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+        try:
+            wait_for_port(port, "moto_server", moto)
+            env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": endpoint}
+            for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_SECRETS_MANAGER", *[k for k in os.environ
+                         if k in ("EXTERNAL_ID_SOURCE", "TRUSTED_CALLERS", "FUNCTION_NAME")]):
+                env.pop(name, None)
+            aws = boto3.Session(region_name=FAKE_AWS["AWS_REGION"], aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+            clients = {s: aws.client(s, endpoint_url=endpoint) for s in ("secretsmanager", "lambda", "iam")}
+            secret_arn = clients["secretsmanager"].create_secret(
+                Name="parsec/enterprise-api-key", SecretString='{"api_key":"rehearsal"}')["ARN"]
+            problems = []
+
+            deploy(env, secret_arn)
+            conf = clients["lambda"].get_function_configuration(FunctionName=FUNCTION)
+            role_arn = clients["iam"].get_role(RoleName=f"{FUNCTION}-role")["Role"]["Arn"]
+            defaults = {"EXTERNAL_ID_SOURCE": "claim", "EXTERNAL_ID_CLAIM": "sub", "PARSEC_WARM_UP": "true",
+                        "PARSEC_API_URL": "https://kessel-api.parsecgaming.com"}
+            problems += [f"first deploy: {p}" for p in function_problems(conf, role_arn, secret_arn, defaults)]
+            problems += [f"first deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn)]
+
+            # An operator switches to body mode on the function itself.
+            operator = {**conf["Environment"]["Variables"], "EXTERNAL_ID_SOURCE": "body",
+                        "TRUSTED_CALLERS": "role:arn:aws:iam::123456789012:role/game-backend"}
+            clients["lambda"].update_function_configuration(FunctionName=FUNCTION,
+                                                            Environment={"Variables": operator})
+            first_code = conf["CodeSha256"]
+
+            deploy(env, secret_arn)
+            conf = clients["lambda"].get_function_configuration(FunctionName=FUNCTION)
+            kept = {"EXTERNAL_ID_SOURCE": "body", "TRUSTED_CALLERS": operator["TRUSTED_CALLERS"],
+                    "PARSEC_WARM_UP": "true"}
+            problems += [f"second deploy: {p}" for p in function_problems(conf, role_arn, secret_arn, kept)]
+            problems += [f"second deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn)]
+            roles = [r["RoleName"] for r in clients["iam"].list_roles()["Roles"] if FUNCTION in r["RoleName"]
+                     or r["RoleName"].startswith("cargo-lambda-role")]
+            if roles != [f"{FUNCTION}-role"]:
+                problems.append(f"roles after two deploys: {roles}")
+            functions = [f["FunctionName"] for f in clients["lambda"].list_functions()["Functions"]]
+            if functions != [FUNCTION]:
+                problems.append(f"functions after two deploys: {functions}")
+            print(json.dumps({"code_sha256": [first_code, conf["CodeSha256"]], "role": role_arn,
+                              "environment": sorted(conf["Environment"]["Variables"])}))
+        finally:
+            moto.terminate()
+            moto.wait(timeout=10)
+    for p in problems:
+        print(f"  FAIL {p}")
+    print(f"deploy rehearsal: {'FAILED' if problems else 'ok'} ({len(problems)} problem(s))")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

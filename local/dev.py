@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""`make dev`: the broker over HTTP on 127.0.0.1, behind a front door that behaves like the
+template's HTTP API with its JWT authorizer.
+
+  dev.py BINARY [PORT]          (PORT defaults to 9000)
+
+- Only `POST /sessions` is routed; anything else is `404 {"message":"Not Found"}`.
+- The JWT check API Gateway's JWT authorizer makes (local/issuer.py): RS256 signature against
+  the local issuer's JWKS (`kid`), `iss`, `aud` or `client_id`, `exp`, `nbf`. Anything else is
+  `401 {"message":"Unauthorized"}` and reaches neither the function nor Secrets Manager nor
+  Parsec. With REQUIRED_SCOPE set, a token without it is `403 {"message":"Forbidden"}`.
+- Then the real function, under AWS's Runtime Interface Emulator, with the payload 2.0 event
+  API Gateway would send (`requestContext.authorizer.jwt.claims` as strings, `scopes`).
+- The stand-ins it needs: moto (Secrets Manager, seeded with the demo key) and the Parsec
+  stand-in. Configuration variables set in the environment (EXTERNAL_ID_SOURCE,
+  TRUSTED_CALLERS, ...) are passed to the function.
+
+Prints how to get a token and a ready curl; one line per request; Ctrl-C stops everything.
+"""
+
+import base64
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import issuer  # noqa: E402
+from stack import running_stack  # noqa: E402
+
+ROUTE = ("POST", "/sessions")
+MAX_BODY = 1024 * 1024
+PASSED_THROUGH = ("EXTERNAL_ID_SOURCE", "EXTERNAL_ID_CLAIM", "TRUSTED_CALLERS", "REQUIRED_SCOPE",
+                  "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM", "SECRET_CACHE_TTL_SECONDS", "PARSEC_TIMEOUT_MS",
+                  "SESSION_QUOTA", "QUOTA_TABLE")
+
+
+def claim_text(value):
+    """Claims as HTTP API passes them: strings; arrays as "[a b]"; anything else its JSON text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + " ".join(v if isinstance(v, str) else json.dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def gateway_event(method, path, query, headers, body, claims, scopes, source_ip, request_id):
+    now = datetime.now(timezone.utc)
+    try:
+        text, is_base64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_base64 = base64.b64encode(body).decode(), True
+    return {
+        "version": "2.0", "routeKey": f"{ROUTE[0]} {ROUTE[1]}", "rawPath": path, "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": "local", "requestId": request_id, "routeKey": f"{ROUTE[0]} {ROUTE[1]}",
+            "stage": "$default", "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+            "authorizer": {"jwt": {"claims": {k: claim_text(v) for k, v in claims.items()}, "scopes": scopes}},
+        },
+        "body": text if body else None, "isBase64Encoded": is_base64,
+    }
+
+
+class FrontDoor(BaseHTTPRequestHandler):
+    stack = None
+    invoke_lock = threading.Lock()
+    required_scope = os.environ.get("REQUIRED_SCOPE", "")
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_):
+        pass  # one line per request, from note()
+
+    def note(self, status, where, started):
+        took = (time.monotonic() - started) * 1000
+        print(f"{self.command} {self.path} -> {status} ({where}, {took:.0f} ms)", flush=True)
+
+    def answer(self, status, body, headers=(), request_id=None):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("apigw-requestid", request_id or uuid.uuid4().hex[:16])
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_ANY(self):
+        started = time.monotonic()
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            self.answer(413, {"message": "Request Entity Too Large"})
+            return self.note(413, "gateway: body too large", started)
+        body = self.rfile.read(length) if length else b""
+        if (self.command, path) != ROUTE:
+            self.answer(404, {"message": "Not Found"})
+            return self.note(404, "gateway: no route", started)
+        auth = self.headers.get("authorization", "")
+        scheme, _, token_text = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token_text.strip():
+            self.answer(401, {"message": "Unauthorized"}, [("www-authenticate", "Bearer")])
+            return self.note(401, "gateway: no bearer token", started)
+        try:
+            claims = issuer.verify(token_text.strip())
+        except issuer.Rejected as why:
+            self.answer(401, {"message": "Unauthorized"},
+                        [("www-authenticate", 'Bearer error="invalid_token"')])
+            return self.note(401, f"gateway: {why}", started)
+        token_scopes = str(claims.get("scope", "")).split()
+        if self.required_scope and self.required_scope not in token_scopes:
+            self.answer(403, {"message": "Forbidden"})
+            return self.note(403, "gateway: missing scope", started)
+        headers = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
+        event = gateway_event(self.command, path, query, headers, body, claims,
+                              token_scopes if self.required_scope else None, self.client_address[0], request_id)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(event, f)
+        try:
+            with self.invoke_lock:  # one invocation at a time, as one Lambda environment
+                result = self.stack.invoke(f.name)
+        finally:
+            os.unlink(f.name)
+        if "statusCode" not in result:
+            self.answer(500, {"message": "Internal Server Error"}, request_id=request_id)
+            return self.note(500, f"function failed: {result.get('errorType')}", started)
+        out = result.get("body") or ""
+        data = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
+        pairs = list((result.get("headers") or {}).items())
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            pairs += [(name, v) for v in values]
+        self.answer(result["statusCode"], data, pairs, request_id)
+        self.note(result["statusCode"], "function", started)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_ANY
+
+
+def main():
+    # Ctrl-C stops everything, even when started from a shell that ignores SIGINT in the background.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    binary = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 9000
+    overrides = {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}
+    overrides["AWS_LAMBDA_LOG_LEVEL"] = "info"
+    issuer.key_id()  # the issuer exists before the first token is asked for
+    with tempfile.TemporaryDirectory(prefix="parsec-broker-dev-") as logs, \
+            running_stack(binary, logs, runner="rie") as stack:
+        stack.start_function(overrides)
+        FrontDoor.stack = stack
+        server = ThreadingHTTPServer(("127.0.0.1", port), FrontDoor)
+        url = f"http://127.0.0.1:{port}/sessions"
+        print(f"""
+Parsec session broker on {url}
+  front door: like the template's HTTP API, JWT authorizer (issuer {issuer.ISSUER}, audience {issuer.AUDIENCE})
+  function:   {binary} under aws-lambda-rie; Secrets Manager (moto) on 127.0.0.1:{stack.moto_port}, Parsec stand-in on 127.0.0.1:{stack.parsec_port}
+  logs:       {logs}
+
+Get a token:  make -s token SUB=user-42   (SCOPE=..., TTL=<seconds, may be negative>)
+Then:
+  curl -sS -X POST {url} -H "Authorization: Bearer $(make -s token SUB=user-42)" -H 'Content-Type: application/json' -d '{{}}'
+
+Ctrl-C stops everything.
+""", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+        finally:
+            server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The local JWT issuer `make dev` trusts and `make token` signs with.
+
+An RSA key pair created on first use under `.dev/issuer/` (git-ignored), published as a
+JWKS. Signing and checking use PyJWT with `cryptography`: no hand-rolled crypto.
+"""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ROOT / ".dev" / "issuer"
+ISSUER = "https://local-issuer.parsec-session-broker.invalid"
+AUDIENCE = "parsec-broker-local"
+DEFAULT_SCOPE = "parsec/sessions"
+
+
+def _private_key():
+    path = HOME / "private.pem"
+    if not path.exists():
+        HOME.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        path.touch(mode=0o600)
+        path.write_bytes(pem)
+        (HOME / "kid").write_text(uuid.uuid4().hex)
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def key_id():
+    _private_key()
+    return (HOME / "kid").read_text().strip()
+
+
+def public_key():
+    return _private_key().public_key()
+
+
+def jwks():
+    """The issuer's JSON Web Key Set, as an identity provider publishes it."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key()))
+    jwk.update({"kid": key_id(), "alg": "RS256", "use": "sig"})
+    return {"keys": [jwk]}
+
+
+def token(sub, scope=DEFAULT_SCOPE, ttl=3600, client_id=AUDIENCE, **extra):
+    """An access token like Cognito's: `sub`, `client_id`, `scope`, `iat`/`nbf`/`exp`."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": sub, "client_id": client_id, "token_use": "access",
+              "scope": scope, "iat": now, "nbf": min(now, now + ttl), "exp": now + ttl,
+              "jti": uuid.uuid4().hex, **extra}
+    return jwt.encode(claims, _private_key(), algorithm="RS256", headers={"kid": key_id()})
+
+
+class Rejected(Exception):
+    """Why API Gateway's JWT authorizer would answer 401."""
+
+
+def verify(token_text, audiences=(AUDIENCE,)):
+    """What API Gateway's JWT authorizer checks: the signature (RS256, a key of the JWKS
+    by `kid`), `iss`, `aud` or else `client_id`, `exp` and `nbf`. Returns the claims."""
+    try:
+        header = jwt.get_unverified_header(token_text)
+    except jwt.PyJWTError as e:
+        raise Rejected(f"not a JWT ({e})")
+    if header.get("alg") != "RS256":
+        raise Rejected(f"algorithm {header.get('alg')!r} is not RS256")
+    if header.get("kid") != key_id():
+        raise Rejected("no key of the issuer's JWKS has that kid")
+    try:
+        claims = jwt.decode(token_text, public_key(), algorithms=["RS256"], issuer=ISSUER,
+                            options={"require": ["exp", "iss"], "verify_aud": False})
+    except jwt.PyJWTError as e:
+        raise Rejected(str(e))
+    aud = claims.get("aud")
+    audience = set(aud if isinstance(aud, list) else [aud] if aud else [])
+    if not audience & set(audiences) and claims.get("client_id") not in audiences:
+        raise Rejected("neither aud nor client_id is an accepted audience")
+    return claims
