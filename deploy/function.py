@@ -133,7 +133,8 @@ def main():
         raise SystemExit("PARSEC_SECRET_ARN must be the secret's full ARN "
                          "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)")
     partition = match.group(1)
-    session = boto3.Session()
+    # boto3 reads AWS_DEFAULT_REGION; the AWS SDK for Rust (and cargo lambda) AWS_REGION.
+    session = boto3.Session(region_name=os.environ.get("AWS_REGION") or None)
     region = session.region_name
     if not region:
         raise SystemExit("no region: set AWS_REGION (or a profile with a region)")
