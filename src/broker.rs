@@ -1,8 +1,10 @@
-//! The session flow once the request is understood: the key from the cache,
-//! one call to Parsec, and one retry only when a rotated key replaced a
-//! rejected one. Generic over its outside dependencies through [`Deps`].
+//! The session flow once the request is understood: one unit of the user's
+//! quota (when `SESSION_QUOTA` is set), the key from the cache, one call to
+//! Parsec, one retry only when a rotated key replaced a rejected one, and the
+//! quota unit given back when no session came of it. Generic over its outside
+//! dependencies through [`Deps`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
@@ -11,8 +13,10 @@ use crate::domain::error::BrokerError;
 use crate::domain::external_id::ExternalId;
 use crate::domain::policy::Policy;
 use crate::observability::audit::UpstreamTrace;
-use crate::observability::metrics::{MetricsSink, RequestMetrics};
+use crate::observability::metrics::{MetricsSink, QuotaMetrics, RequestMetrics};
 use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
+use crate::quotas::gate::QuotaGate;
+use crate::quotas::QuotaStore;
 use crate::secrets::cache::KeyCache;
 use crate::secrets::{SecretError, SecretSource};
 
@@ -22,6 +26,7 @@ use crate::secrets::{SecretError, SecretSource};
 pub trait Deps: Send + Sync + 'static {
     type Secrets: SecretSource;
     type Parsec: SessionMinter;
+    type Quotas: QuotaStore;
 }
 
 pub struct Broker<D: Deps> {
@@ -30,11 +35,15 @@ pub struct Broker<D: Deps> {
     parsec: D::Parsec,
     parsec_timeout: Duration,
     parsec_warm_up: bool,
+    /// `None` without `SESSION_QUOTA`: no quota, no store call.
+    quota: Option<QuotaGate<D::Quotas>>,
     metrics: MetricsSink,
 }
 
 impl<D: Deps> Broker<D> {
-    pub fn new(config: &Config, secrets: D::Secrets, parsec: D::Parsec) -> Self {
+    /// The broker, with `quotas` as the counter store when the configuration has a
+    /// quota (`quotas` is not touched otherwise, so it may be a client never used).
+    pub fn new(config: &Config, secrets: D::Secrets, parsec: D::Parsec, quotas: Option<D::Quotas>) -> Self {
         Broker {
             policy: Policy {
                 source: config.external_id_source,
@@ -46,6 +55,11 @@ impl<D: Deps> Broker<D> {
             parsec,
             parsec_timeout: config.parsec_timeout,
             parsec_warm_up: config.parsec_warm_up,
+            quota: config
+                .quota
+                .as_ref()
+                .zip(quotas)
+                .map(|(q, store)| QuotaGate::new(store, q.limit, q.store_wait)),
             metrics: MetricsSink::Off,
         }
     }
@@ -65,6 +79,10 @@ impl<D: Deps> Broker<D> {
             upstream_latency: trace.latency,
             secret_fetches: self.keys.take_fetch_count(),
             secret_refresh_failures: self.keys.take_failed_refresh_count(),
+            quota: self.quota.as_ref().map(|gate| QuotaMetrics {
+                exceeded: error_code == Some("quota_exceeded"),
+                store_failures: gate.take_failure_count(),
+            }),
         });
     }
 
@@ -90,8 +108,32 @@ impl<D: Deps> Broker<D> {
     }
 
     /// Creates a session for `external_id`. `invocation_deadline` is when the
-    /// function must have answered; the Parsec budget is cut to it.
+    /// function must have answered; the Parsec budget is cut to it. With a quota,
+    /// one unit is taken first (`429` when none is left) and given back when the
+    /// request ends without a session.
     pub async fn create_session(
+        &self,
+        external_id: &ExternalId,
+        invocation_deadline: Instant,
+        trace: &mut UpstreamTrace,
+    ) -> Result<Session, BrokerError> {
+        let Some(gate) = &self.quota else {
+            return self.mint(external_id, invocation_deadline, trace).await;
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let grant = gate.take(external_id.as_str(), now).await.map_err(|exceeded| {
+            trace.quota = Some(exceeded.by.as_str());
+            BrokerError::QuotaExceeded { retry_after: exceeded.retry_after_secs.to_string() }
+        })?;
+        trace.quota = Some(grant.by.as_str());
+        let minted = self.mint(external_id, invocation_deadline, trace).await;
+        if minted.is_err() {
+            gate.give_back(&grant).await;
+        }
+        minted
+    }
+
+    async fn mint(
         &self,
         external_id: &ExternalId,
         invocation_deadline: Instant,

@@ -9,6 +9,7 @@ use reqwest::Url;
 
 use crate::domain::policy::{is_user_editable_claim, ExternalIdSource};
 use crate::domain::trust::TrustedCallers;
+use crate::quotas::gate::{QuotaLimit, STORE_WAIT};
 
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
 /// The one `https` host the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`.
@@ -33,8 +34,19 @@ pub struct Config {
     pub parsec_warm_up: bool,
     /// `TRUSTED_CALLERS`: who may name a user in `body` mode.
     pub trusted_callers: TrustedCallers,
+    /// `SESSION_QUOTA` and `QUOTA_TABLE`; `None`: no quota, no table, no DynamoDB call.
+    pub quota: Option<QuotaConfig>,
     /// What start-up warns about: escape hatches that are switched on.
     pub warnings: Vec<ConfigWarning>,
+}
+
+/// The per-user quota and where its counters live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaConfig {
+    pub limit: QuotaLimit,
+    pub table: String,
+    /// `QUOTA_STORE_WAIT_MS`: the longest a request waits for DynamoDB (default 250).
+    pub store_wait: Duration,
 }
 
 /// A setting that is allowed but weakens a guarantee; logged at start-up.
@@ -143,6 +155,32 @@ impl Config {
         };
 
         let parsec_warm_up = flag(&get, "PARSEC_WARM_UP")?;
+        let quota = match get("SESSION_QUOTA") {
+            None => None,
+            Some(text) => {
+                let limit = QuotaLimit::parse(&text).ok_or_else(|| {
+                    invalid(
+                        "SESSION_QUOTA",
+                        "must be <N>/<SECONDS>, two positive whole numbers (e.g. 20/3600)",
+                    )
+                })?;
+                let table = get("QUOTA_TABLE").ok_or_else(|| {
+                    invalid("QUOTA_TABLE", "is required with SESSION_QUOTA: the DynamoDB table")
+                })?;
+                let store_wait_ms = match get("QUOTA_STORE_WAIT_MS") {
+                    None => STORE_WAIT.as_millis() as u64,
+                    Some(v) => {
+                        v.parse::<u64>().ok().filter(|ms| (1..=5000).contains(ms)).ok_or_else(|| {
+                            invalid(
+                                "QUOTA_STORE_WAIT_MS",
+                                "must be a whole number of milliseconds from 1 to 5000",
+                            )
+                        })?
+                    }
+                };
+                Some(QuotaConfig { limit, table, store_wait: Duration::from_millis(store_wait_ms) })
+            }
+        };
 
         Ok(Config {
             secret_id,
@@ -155,6 +193,7 @@ impl Config {
             parsec_timeout: Duration::from_millis(timeout_ms),
             parsec_warm_up,
             trusted_callers,
+            quota,
             warnings,
         })
     }
@@ -372,5 +411,25 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.warnings[0].variable, "PARSEC_API_URL");
+    }
+
+    #[test]
+    fn a_quota_needs_n_per_seconds_and_a_table() {
+        assert_eq!(with_secret(&[]).unwrap().quota, None);
+        assert_eq!(with_secret(&[("SESSION_QUOTA", ""), ("QUOTA_TABLE", "t")]).unwrap().quota, None);
+        assert_eq!(failing_variable(&[("SESSION_QUOTA", "20/3600")]), "QUOTA_TABLE");
+        for bad in ["20", "0/3600", "20/0", "x/y", "-1/60", "20 per hour"] {
+            assert_eq!(
+                failing_variable(&[("SESSION_QUOTA", bad), ("QUOTA_TABLE", "t")]),
+                "SESSION_QUOTA",
+                "{bad}"
+            );
+        }
+        let c = with_secret(&[("SESSION_QUOTA", "20/3600"), ("QUOTA_TABLE", "quotas")]).unwrap();
+        let quota = c.quota.unwrap();
+        assert_eq!((quota.limit.limit, quota.limit.window_secs, quota.table.as_str()), (20, 3600, "quotas"));
+        assert_eq!(quota.store_wait, Duration::from_millis(250));
+        let bad_wait = [("SESSION_QUOTA", "1/60"), ("QUOTA_TABLE", "t"), ("QUOTA_STORE_WAIT_MS", "0")];
+        assert_eq!(failing_variable(&bad_wait), "QUOTA_STORE_WAIT_MS");
     }
 }

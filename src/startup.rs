@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::http_client;
 use crate::observability::metrics::MetricsSink;
 use crate::parsec::client::ParsecClient;
+use crate::quotas::dynamodb::DynamoQuotaStore;
 use crate::secrets::secrets_manager::SecretsManagerSource;
 
 /// The live dependencies: Secrets Manager and Parsec over HTTP.
@@ -19,6 +20,7 @@ pub struct Live;
 impl Deps for Live {
     type Secrets = SecretsManagerSource;
     type Parsec = ParsecClient;
+    type Quotas = DynamoQuotaStore;
 }
 
 pub type LiveBroker = Broker<Live>;
@@ -42,7 +44,12 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
     let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
-    let broker = Broker::new(config, secrets, parsec).with_metrics(MetricsSink::Stdout);
+    // The DynamoDB client only with a quota, so Init without one does not change.
+    let quotas = config
+        .quota
+        .as_ref()
+        .map(|quota| DynamoQuotaStore::new(aws_sdk_dynamodb::Client::new(&sdk_config), quota.table.clone()));
+    let broker = Broker::new(config, secrets, parsec, quotas).with_metrics(MetricsSink::Stdout);
     broker.prime().await;
     crate::entrypoints::lambda::rehearse(&broker).await;
     Ok(broker)

@@ -12,17 +12,20 @@ use serde_json::Value;
 use crate::broker::Deps;
 use crate::config::{Config, ConfigError};
 use crate::parsec::SessionMinter;
+use crate::quotas::QuotaStore;
 use crate::secrets::SecretSource;
 
 pub use crate::parsec::memory::MemoryParsec;
+pub use crate::quotas::memory::MemoryQuotaStore;
 pub use crate::secrets::memory::{misconfigured, transient, versioned, MemorySecrets};
 
-/// Any secret source and minter as the broker's dependencies.
-pub struct With<S, P>(PhantomData<fn() -> (S, P)>);
+/// Any secret source, minter and quota store as the broker's dependencies.
+pub struct With<S, P, Q = MemoryQuotaStore>(PhantomData<(S, P, Q)>);
 
-impl<S: SecretSource, P: SessionMinter> Deps for With<S, P> {
+impl<S: SecretSource, P: SessionMinter, Q: QuotaStore> Deps for With<S, P, Q> {
     type Secrets = S;
     type Parsec = P;
+    type Quotas = Q;
 }
 
 /// A configuration from `vars`, with `PARSEC_SECRET_ID` set unless `vars`

@@ -18,7 +18,7 @@ fn broker(mode: &str) -> Broker<Doubles> {
         vars.push(("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend"));
     }
     let config = testing::config(&vars).unwrap();
-    Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default())
+    Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default(), None)
 }
 
 fuzz_target!(|data: &[u8]| {

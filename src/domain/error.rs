@@ -25,6 +25,10 @@ pub enum BrokerError {
     UpstreamInvalidResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
+    /// The user had their `SESSION_QUOTA` in this window; retry after that many seconds.
+    QuotaExceeded {
+        retry_after: String,
+    },
     /// A bug: the request path panicked. Never expected.
     Internal,
 }
@@ -51,6 +55,7 @@ impl BrokerError {
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamTimeout => "upstream_timeout",
             UpstreamUnreachable => "upstream_unreachable",
+            QuotaExceeded { .. } => "quota_exceeded",
             Internal => "internal_error",
         }
     }
@@ -72,6 +77,7 @@ impl BrokerError {
             UpstreamInvalidResponse => "The session provider sent an answer that could not be used.",
             UpstreamTimeout => "The session provider did not answer in time.",
             UpstreamUnreachable => "The session provider could not be reached.",
+            QuotaExceeded { .. } => "This user has had as many sessions as allowed for now; retry later.",
             Internal => "The service failed unexpectedly; retry later.",
         }
     }
@@ -80,7 +86,9 @@ impl BrokerError {
     pub fn retry_after(&self) -> Option<&str> {
         match self {
             BrokerError::SecretUnavailable => Some(SECRET_RETRY_AFTER_SECONDS),
-            BrokerError::UpstreamThrottled { retry_after } => Some(retry_after),
+            BrokerError::UpstreamThrottled { retry_after } | BrokerError::QuotaExceeded { retry_after } => {
+                Some(retry_after)
+            }
             _ => None,
         }
     }

@@ -45,6 +45,7 @@ pub fn status(err: &BrokerError) -> StatusCode {
             StatusCode::BAD_GATEWAY
         }
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -95,6 +96,7 @@ mod tests {
             BrokerError::UnsupportedMediaType,
             BrokerError::InvalidRequest("x"),
             BrokerError::InvalidExternalId("x"),
+            BrokerError::QuotaExceeded { retry_after: "1".into() },
         ];
         assert!(client.iter().all(|e| status(e).is_client_error()));
         let server = [

@@ -12,6 +12,8 @@ pub struct UpstreamTrace {
     pub status: Option<u16>,
     pub latency: Option<Duration>,
     pub calls: u8,
+    /// Which quota counter answered (`store` or `local`), when a quota is set.
+    pub quota: Option<&'static str>,
     /// Why a server-side failure happened; logged, never returned.
     pub detail: Option<String>,
 }
@@ -78,6 +80,7 @@ impl Audit {
                     upstream_latency_ms = self.upstream.latency.map(|d| d.as_secs_f64() * 1000.0),
                     upstream_calls = self.upstream.calls,
                     expires_at = self.expires_at,
+                    quota = self.upstream.quota,
                     detail = self.upstream.detail.as_deref(),
                     "session request"
                 )

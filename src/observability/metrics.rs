@@ -31,6 +31,17 @@ pub struct RequestMetrics<'a> {
     pub secret_fetches: u64,
     /// Background key refreshes that failed (the cached key was served).
     pub secret_refresh_failures: u64,
+    /// Only with `SESSION_QUOTA`.
+    pub quota: Option<QuotaMetrics>,
+}
+
+/// The quota's part of a request's metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct QuotaMetrics {
+    /// The request was refused for the quota.
+    pub exceeded: bool,
+    /// Quota store failures since the last request.
+    pub store_failures: u64,
 }
 
 impl MetricsSink {
@@ -59,6 +70,12 @@ pub fn document(m: &RequestMetrics<'_>, timestamp_ms: u64) -> String {
     root.insert("SecretFetches".into(), json!(m.secret_fetches));
     plain.push(json!({"Name": "SecretRefreshFailures", "Unit": "Count"}));
     root.insert("SecretRefreshFailures".into(), json!(m.secret_refresh_failures));
+    if let Some(quota) = &m.quota {
+        plain.push(json!({"Name": "QuotaExceeded", "Unit": "Count"}));
+        root.insert("QuotaExceeded".into(), json!(u8::from(quota.exceeded)));
+        plain.push(json!({"Name": "QuotaStoreFailures", "Unit": "Count"}));
+        root.insert("QuotaStoreFailures".into(), json!(quota.store_failures));
+    }
     if let Some(latency) = m.upstream_latency {
         plain.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));
         root.insert("UpstreamLatency".into(), json!(latency.as_secs_f64() * 1000.0));
@@ -100,6 +117,7 @@ mod tests {
         assert_eq!(doc["SecretFetches"], 1);
         assert_eq!(doc["SecretRefreshFailures"], 0);
         assert!(doc.get("Errors").is_none());
+        assert!(doc.get("QuotaExceeded").is_none(), "no quota metrics without a quota");
         assert_eq!(doc["_aws"]["Timestamp"], 42);
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives.len(), 1);
@@ -108,10 +126,16 @@ mod tests {
 
     #[test]
     fn an_error_is_counted_by_code_and_every_listed_metric_has_a_value() {
-        let m = RequestMetrics { error_code: Some("upstream_throttled"), ..Default::default() };
+        let m = RequestMetrics {
+            error_code: Some("upstream_throttled"),
+            quota: Some(QuotaMetrics { exceeded: false, store_failures: 2 }),
+            ..Default::default()
+        };
         let doc: Value = serde_json::from_str(&document(&m, 1)).unwrap();
         assert_eq!(doc["ErrorCode"], "upstream_throttled");
         assert_eq!(doc["Errors"], 1);
+        assert_eq!(doc["QuotaStoreFailures"], 2);
+        assert_eq!(doc["QuotaExceeded"], 0);
         for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
             for metric in directive["Metrics"].as_array().unwrap() {
                 assert!(doc.get(metric["Name"].as_str().unwrap()).is_some(), "{metric}");

@@ -11,10 +11,13 @@ use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
 use session_broker::broker::Broker;
 use session_broker::entrypoints::http::serve;
+use session_broker::entrypoints::lambda::handle_raw;
 use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
-use session_broker::testing::{self, MemorySecrets, With};
+use session_broker::quotas::dynamodb::DynamoQuotaStore;
+use session_broker::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
+use session_broker::testing::{self, MemoryQuotaStore, MemorySecrets, With};
 pub use session_broker::testing::{misconfigured, transient, versioned};
 use tracing::level_filters::LevelFilter;
 use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
@@ -120,10 +123,33 @@ pub fn leaked<'a>(logs: &str, secrets: impl IntoIterator<Item = &'a str>) -> Vec
 
 /// The integration tests' dependencies: secrets in memory, Parsec over HTTP
 /// against the stub server.
-pub type TestDeps = With<Arc<MemorySecrets>, ParsecClient>;
+pub type TestDeps = With<Arc<MemorySecrets>, ParsecClient, TestQuotas>;
+
+/// The quota stores the tests use: DynamoDB (against moto, or an endpoint that fails) or
+/// the in-memory double.
+pub enum TestQuotas {
+    Dynamo(DynamoQuotaStore),
+    Memory(Arc<MemoryQuotaStore>),
+}
+
+impl QuotaStore for TestQuotas {
+    async fn take(&self, key: &QuotaKey, limit: u32, expires_at: u64) -> Result<Take, QuotaStoreError> {
+        match self {
+            TestQuotas::Dynamo(store) => store.take(key, limit, expires_at).await,
+            TestQuotas::Memory(store) => store.take(key, limit, expires_at).await,
+        }
+    }
+
+    async fn give_back(&self, key: &QuotaKey) -> Result<(), QuotaStoreError> {
+        match self {
+            TestQuotas::Dynamo(store) => store.give_back(key).await,
+            TestQuotas::Memory(store) => store.give_back(key).await,
+        }
+    }
+}
 
 pub struct TestApp {
-    pub broker: Broker<TestDeps>,
+    pub broker: Arc<Broker<TestDeps>>,
     pub secrets: Arc<MemorySecrets>,
     pub parsec: MockServer,
     pub behaviour: Arc<ParsecBehaviour>,
@@ -156,6 +182,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_with_quotas(env, None).await
+    }
+
+    /// With `quotas` as the quota store (used when `env` sets `SESSION_QUOTA`).
+    pub async fn spawn_with_quotas(env: &[(&str, &str)], quotas: Option<TestQuotas>) -> TestApp {
         let logs = LogBuffer::default();
         let json = env.iter().any(|(k, v)| *k == "AWS_LAMBDA_LOG_FORMAT" && v.eq_ignore_ascii_case("json"));
         let writer = {
@@ -184,10 +215,10 @@ impl TestApp {
         let client =
             ParsecClient::new(session_broker::http_client::build().unwrap(), config.sessions_url.clone());
         let metrics = Arc::new(Mutex::new(Vec::new()));
-        let broker =
-            Broker::new(&config, secrets.clone(), client).with_metrics(MetricsSink::Memory(metrics.clone()));
+        let broker = Broker::new(&config, secrets.clone(), client, quotas)
+            .with_metrics(MetricsSink::Memory(metrics.clone()));
         TestApp {
-            broker,
+            broker: Arc::new(broker),
             secrets,
             parsec,
             behaviour,
@@ -220,6 +251,24 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
         assert_contract_headers(&parts.headers);
         TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+    }
+
+    /// Sends `events/<name>` through the raw entry, as Lambda delivers it (events lambda_http
+    /// cannot read included); returns the front door's response document.
+    pub async fn send_raw(&self, name: &str) -> Value {
+        let raw = testing::raw_event(name, |_| {});
+        let event: Value = serde_json::from_str(raw.get()).unwrap();
+        for pointer in ["/headers/authorization", "/headers/Authorization"] {
+            if let Some(auth) = event.pointer(pointer).and_then(Value::as_str) {
+                self.authorization_values.lock().unwrap().push(auth.to_owned());
+            }
+        }
+        let wire = handle_raw(&self.broker, &raw, lambda_http::Context::default()).await;
+        let body: Value = serde_json::from_str(wire["body"].as_str().unwrap_or("{}")).unwrap_or(Value::Null);
+        if let Some(id) = body["session_id"].as_str() {
+            self.behaviour.issued.lock().unwrap().push(id.to_owned());
+        }
+        wire
     }
 
     /// The session requests Parsec received (Init's warm-up `GET /` excluded).

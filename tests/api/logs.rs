@@ -71,7 +71,7 @@ async fn nothing_secret_is_logged_at_trace_level_in_either_format() {
             .collect();
         names.sort();
         for name in &names {
-            app.send(event(name)).await;
+            app.send_raw(name).await;
         }
         // A rotation, so both keys go through the flow.
         *app.behaviour.valid_keys.lock().unwrap() = vec![KEY_V2.to_owned()];

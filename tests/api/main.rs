@@ -8,6 +8,7 @@ mod helpers;
 mod identity;
 mod logs;
 mod properties;
+mod quotas;
 mod requests;
 mod secrets;
 mod upstream;

@@ -22,7 +22,7 @@ fn broker(mode: &str) -> (Broker<Doubles>, Arc<MemoryParsec>) {
     ])
     .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
-    (Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone()), parsec)
+    (Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None), parsec)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

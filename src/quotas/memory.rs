@@ -1,0 +1,59 @@
+//! An in-memory [`QuotaStore`]: the double tests and tools share. Counts like the real store
+//! (a [`LocalCounter`] underneath), counts its calls, and can be made to fail or to hang.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::quotas::local::LocalCounter;
+use crate::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
+
+#[derive(Default)]
+pub struct MemoryQuotaStore {
+    counter: LocalCounter,
+    failing: AtomicBool,
+    hanging: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl MemoryQuotaStore {
+    /// From now on every call fails (`true`) or works (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// From now on every call never answers (`true`) or answers (`false`).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.store(hanging, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn count(&self, key: &QuotaKey) -> u32 {
+        self.counter.count(key)
+    }
+
+    async fn enter(&self) -> Result<(), QuotaStoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.hanging.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QuotaStoreError("ServiceUnavailable".into()));
+        }
+        Ok(())
+    }
+}
+
+impl QuotaStore for MemoryQuotaStore {
+    async fn take(&self, key: &QuotaKey, limit: u32, _expires_at: u64) -> Result<Take, QuotaStoreError> {
+        self.enter().await?;
+        Ok(self.counter.take(key, limit))
+    }
+
+    async fn give_back(&self, key: &QuotaKey) -> Result<(), QuotaStoreError> {
+        self.enter().await?;
+        self.counter.give_back(key);
+        Ok(())
+    }
+}
