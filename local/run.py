@@ -46,6 +46,8 @@ def shape_problems(response, status, code, event):
             problems.append(f"error body {body}")
         if status == 405 and headers.get("allow") != "POST":
             problems.append("405 without Allow: POST")
+        if status in (429, 503) and not (headers.get("retry-after") or "").isdigit():
+            problems.append(f"{status} without a Retry-After in seconds")
         gateway_id = (event.get("requestContext") or {}).get("requestId")
         if gateway_id and error.get("request_id") != gateway_id:
             problems.append(f"request_id {error.get('request_id')!r} is not API Gateway's {gateway_id!r}")
@@ -99,6 +101,8 @@ def main():
                 ("TRUSTED_CALLERS", {"EXTERNAL_ID_SOURCE": "body"}),
                 ("TRUSTED_CALLERS", {"EXTERNAL_ID_SOURCE": "body", "TRUSTED_CALLERS": "backend"}),
                 ("EXTERNAL_ID_CLAIM", {"EXTERNAL_ID_CLAIM": "email"}),
+                ("SESSION_QUOTA", {"SESSION_QUOTA": "20 per hour", "QUOTA_TABLE": "t"}),
+                ("QUOTA_TABLE", {"SESSION_QUOTA": "20/3600"}),
             ]:
                 code, output = stack.start_up_failure(overrides)
                 lines = [line for line in output.splitlines() if line.strip()]
@@ -122,6 +126,15 @@ def main():
             leaks = [s for s in [DEMO_KEY, *issued, "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRlbW8ifQ", "Signature=5d672d79"]
                      if s in function_logs]
             lines = function_logs.count("session request")
+            if any("SESSION_QUOTA" in env for _, env, _ in SCENARIOS):
+                counted = function_logs.count('quota="store"') + function_logs.count('"quota":"store"')
+                failing = function_logs.count("the quota store is failing")
+                if counted == 0 or failing:
+                    failed += 1
+                    print(f"  FAIL quota: {counted} requests counted in DynamoDB, {failing} store failure warning(s)")
+                else:
+                    passed += 1
+                    print(f"  ok   quota: {counted} requests counted in moto's DynamoDB, no store failure")
             if leaks or lines == 0:
                 failed += 1
                 print(f"  FAIL log check: {len(leaks)} secret(s) found in the function's trace-level log, "

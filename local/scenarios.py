@@ -49,6 +49,13 @@ SCENARIOS = [
         ("rest-iam-cognito-guest.json", 403, "forbidden"),
         ("http-api-iam.json", 403, "forbidden"),
     ]),
+    ("a per-user quota, SESSION_QUOTA=2/3600 (counters in moto's DynamoDB)",
+     {"SESSION_QUOTA": "2/3600", "QUOTA_TABLE": "parsec-session-quotas"}, [
+        ("http-api-jwt.json", 201, None),
+        ("http-api-lambda-authorizer.json", 201, None),
+        ("rest-cognito.json", 429, "quota_exceeded"),
+        ("http-api-jwt.json", 429, "quota_exceeded"),
+    ]),
     ("claim mode, REQUIRED_SCOPE=parsec/admin", {"REQUIRED_SCOPE": "parsec/admin"}, [
         ("http-api-jwt.json", 403, "forbidden"),
     ]),

@@ -1,6 +1,6 @@
 """Starts the function locally the way Lambda runs it, against local stand-ins.
 
-- moto_server: a Secrets Manager emulator, seeded with a demo key;
+- moto_server: Secrets Manager (seeded with a demo key) and DynamoDB (the quota table);
 - parsec_standin.py: the Parsec stand-in;
 - a Lambda runtime for the function binary, one of:
   - cargo lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`), events
@@ -33,6 +33,7 @@ SEEDED_SECRETS = {
     "parsec/no-key-field": json.dumps({"key": DEMO_KEY}),
     "parsec/revoked-key": json.dumps({"api_key": "revoked-key-0000"}),
 }
+QUOTA_TABLE = "parsec-session-quotas"
 FAKE_AWS = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -109,16 +110,24 @@ class Stack:
 
     def seed_secret(self):
         for name, value in SEEDED_SECRETS.items():
-            self.put_secret(name, value)
+            self.moto_call("secretsmanager", "secretsmanager.CreateSecret", {"Name": name, "SecretString": value})
+        # The quota table as the template creates it (the function never creates tables).
+        self.moto_call("dynamodb", "DynamoDB_20120810.CreateTable", {
+            "TableName": QUOTA_TABLE, "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
+        self.moto_call("dynamodb", "DynamoDB_20120810.UpdateTimeToLive", {
+            "TableName": QUOTA_TABLE,
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
 
-    def put_secret(self, name, value):
-        body = json.dumps({"Name": name, "SecretString": value}).encode()
+    def moto_call(self, service, target, payload):
+        json_version = "1.0" if service == "dynamodb" else "1.1"
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.moto_port}/", data=body, method="POST",
-            headers={"X-Amz-Target": "secretsmanager.CreateSecret", "Content-Type": "application/x-amz-json-1.1",
-                     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request"})
+            f"http://127.0.0.1:{self.moto_port}/", data=json.dumps(payload).encode(), method="POST",
+            headers={"X-Amz-Target": target, "Content-Type": f"application/x-amz-json-{json_version}",
+                     "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request"})
         with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
+            return json.loads(response.read() or b"{}")
 
     def function_env(self, overrides=None):
         """The function's environment: the stand-ins' endpoints, fake credentials, `overrides`."""
@@ -126,6 +135,7 @@ class Stack:
             "PATH": os.environ.get("PATH", ""),
             **FAKE_AWS,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{self.moto_port}",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.moto_port}",
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.rt_port}/.rt",
             "AWS_LAMBDA_FUNCTION_NAME": "_",
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
