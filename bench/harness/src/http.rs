@@ -51,6 +51,7 @@ impl Response {
 /// test can drop them all, as a server closing idle keep-alive connections).
 pub struct Server {
     pub port: u16,
+    #[allow(dead_code)] // stop() is for tests/api/faults_under_load.rs, which compiles this file
     listener: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     pub accepted: Arc<std::sync::atomic::AtomicUsize>,
@@ -58,7 +59,8 @@ pub struct Server {
 
 impl Server {
     /// Stops listening and drops every connection: from now on connecting to
-    /// the port is refused.
+    /// the port is refused. (Used by tests/api/faults_under_load.rs.)
+    #[allow(dead_code)]
     pub async fn stop(&self) {
         self.listener.abort();
         self.drop_connections().await;

@@ -6,6 +6,7 @@
 
 mod chart;
 mod http;
+mod moto;
 mod report;
 mod runtime_api;
 mod stubs;
@@ -171,6 +172,73 @@ async fn concurrency(setup: &Setup, binary: &Path) -> serde_json::Value {
     })
 }
 
+const QUOTA_INVOCATIONS: usize = 500;
+
+/// The warm path with `SESSION_QUOTA` on, counters in moto's DynamoDB: its latency, and the
+/// cost of the one `UpdateItem` net of moto's own answer time (timed directly).
+async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
+    let moto = moto::start().await;
+    let mut moto_answers = Vec::new();
+    for n in 0..(50 + QUOTA_INVOCATIONS as u64) {
+        let took = moto.update_item(n).await;
+        if n >= 50 {
+            moto_answers.push(took);
+        }
+    }
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let env = setup.env(&[
+        ("SESSION_QUOTA", "1000000/3600"),
+        ("QUOTA_TABLE", moto::TABLE),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
+    ]);
+    let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
+    for _ in 0..50 {
+        setup.emulator.invoke(setup.event.clone()).await;
+    }
+    let mut latencies = Vec::with_capacity(QUOTA_INVOCATIONS);
+    let mut ok = true;
+    for _ in 0..QUOTA_INVOCATIONS {
+        let outcome = setup.emulator.invoke(setup.event.clone()).await;
+        ok &= outcome.status == Some(201);
+        latencies.push(outcome.latency);
+    }
+    let _ = child.kill().await;
+    json!({
+        "all_201": ok,
+        "latency_ms": report::percentiles(&mut latencies),
+        "moto_update_item_ms": report::percentiles(&mut moto_answers),
+    })
+}
+
+/// Secrets Manager answering 500, not answering, or resetting connections right after the
+/// 1 s TTL expired, 16 invocations in flight in one process with a 3 s timeout: every
+/// request must still get its session, quickly. (Refused connections are in the test suite.)
+async fn brownout(setup: &Setup, binary: &Path) -> serde_json::Value {
+    let env = setup.env(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16"), ("SECRET_CACHE_TTL_SECONDS", "1")]);
+    setup.emulator.set_timeout(Duration::from_secs(3));
+    let (mut latencies, mut ok, mut total) = (Vec::new(), 0usize, 0usize);
+    for mode in [stubs::SecretsMode::Failing, stubs::SecretsMode::Silent, stubs::SecretsMode::Resetting] {
+        let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
+        setup.emulator.invoke(setup.event.clone()).await;
+        setup.secrets.set_mode(mode);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let (emulator, event) = (setup.emulator.clone(), setup.event.clone());
+            tasks.spawn(async move { emulator.invoke(event).await });
+        }
+        while let Some(Ok(outcome)) = tasks.join_next().await {
+            ok += usize::from(outcome.status == Some(201));
+            total += 1;
+            latencies.push(outcome.latency);
+        }
+        let _ = child.kill().await;
+        setup.secrets.set_mode(stubs::SecretsMode::Healthy);
+    }
+    setup.emulator.set_timeout(Duration::from_secs(30));
+    json!({"requests": total, "created": ok, "latency_ms": report::percentiles(&mut latencies)})
+}
+
 fn file_size(path: Option<&PathBuf>) -> Option<u64> {
     path.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len())
 }
@@ -196,7 +264,13 @@ async fn main() {
     let function_warm = warm(&setup, function, true).await;
     eprintln!("concurrency ({CONCURRENCY} at once, Parsec taking {SLOW_PARSEC_MS} ms)…");
     let concurrent = concurrency(&setup, function).await;
+    eprintln!("Secrets Manager brownout (16 in flight, TTL just expired)…");
+    let brownout = brownout(&setup, function).await;
+    eprintln!("warm path with SESSION_QUOTA (moto's DynamoDB, {QUOTA_INVOCATIONS} invocations)…");
+    let quota = quota(&setup, function).await;
     let results = json!({
+        "brownout": brownout,
+        "quota": quota,
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         "baseline": {"cold": baseline_cold, "warm": baseline_warm, "bootstrap_bytes": file_size(Some(baseline))},
         "function": {"cold": function_cold, "warm": function_warm, "bootstrap_bytes": file_size(Some(function)),

@@ -70,6 +70,7 @@ pub struct Parsec {
     pub server: Server,
     pub delay_ms: Arc<AtomicU64>,
     /// Answer every session request `403 invalid api key`, as for a revoked key.
+    #[allow(dead_code)] // set by tests/api/faults_under_load.rs, which compiles this file
     pub reject_all: Arc<AtomicBool>,
     /// Time spent answering each request, in arrival order.
     pub service_times: Arc<Mutex<Vec<Duration>>>,
