@@ -17,7 +17,6 @@ pub mod broker;
 pub mod config;
 pub mod domain;
 pub mod entrypoints;
-pub mod http_client;
 pub mod observability;
 pub mod parsec;
 pub mod quotas;

@@ -38,7 +38,7 @@ struct WireSession {
 }
 
 impl ParsecClient {
-    /// `http` must not follow redirects: see [`crate::http_client::build`].
+    /// `http` must not follow redirects: see [`crate::startup::http_client::build`].
     pub fn new(http: Client, sessions_url: Url) -> Self {
         ParsecClient { http, sessions_url }
     }

@@ -212,8 +212,10 @@ impl TestApp {
         vars.extend_from_slice(env);
         let config = testing::config(&vars).expect("test configuration is valid");
         let secrets = Arc::new(MemorySecrets::new(versioned(KEY_V1, "v1")));
-        let client =
-            ParsecClient::new(session_broker::http_client::build().unwrap(), config.sessions_url.clone());
+        let client = ParsecClient::new(
+            session_broker::startup::http_client::build().unwrap(),
+            config.sessions_url.clone(),
+        );
         let metrics = Arc::new(Mutex::new(Vec::new()));
         let broker = Broker::new(&config, secrets.clone(), client, quotas)
             .with_metrics(MetricsSink::Memory(metrics.clone()));

@@ -67,7 +67,9 @@ async fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
             "testing", "testing", None, None, "tests",
         ))
         .endpoint_url(endpoint)
-        .http_client(session_broker::http_client::for_sdk(session_broker::http_client::build().unwrap()))
+        .http_client(session_broker::startup::http_client::for_sdk(
+            session_broker::startup::http_client::build().unwrap(),
+        ))
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&config)

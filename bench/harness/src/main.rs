@@ -173,6 +173,40 @@ async fn concurrency(setup: &Setup, binary: &Path) -> serde_json::Value {
 }
 
 const QUOTA_INVOCATIONS: usize = 500;
+const SOAK_INVOCATIONS: usize = 20_000;
+
+/// 20,000 invocations with a zero TTL (every request starts a background key refresh):
+/// resident memory and open descriptors after 2,000 and after 20,000.
+async fn soak(setup: &Setup, binary: &Path) -> serde_json::Value {
+    let env = setup.env(&[("SECRET_CACHE_TTL_SECONDS", "0")]);
+    let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
+    let pid = setup.emulator.pid();
+    let mut ok = 0usize;
+    let mut at_2000 = (0, 0);
+    for n in 1..=SOAK_INVOCATIONS {
+        ok += usize::from(setup.emulator.invoke(setup.event.clone()).await.status == Some(201));
+        if n == 2_000 {
+            at_2000 = (current_rss(pid), open_fds(pid));
+        }
+    }
+    let at_end = (current_rss(pid), open_fds(pid));
+    let _ = child.kill().await;
+    json!({"invocations": SOAK_INVOCATIONS, "created": ok,
+           "rss_bytes": [at_2000.0, at_end.0], "open_fds": [at_2000.1, at_end.1]})
+}
+
+fn current_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
 
 /// The warm path with `SESSION_QUOTA` on, counters in moto's DynamoDB: its latency, and the
 /// cost of the one `UpdateItem` net of moto's own answer time (timed directly).
@@ -266,10 +300,13 @@ async fn main() {
     let concurrent = concurrency(&setup, function).await;
     eprintln!("Secrets Manager brownout (16 in flight, TTL just expired)…");
     let brownout = brownout(&setup, function).await;
+    eprintln!("soak ({SOAK_INVOCATIONS} invocations, zero TTL)…");
+    let soak = soak(&setup, function).await;
     eprintln!("warm path with SESSION_QUOTA (moto's DynamoDB, {QUOTA_INVOCATIONS} invocations)…");
     let quota = quota(&setup, function).await;
     let results = json!({
         "brownout": brownout,
+        "soak": soak,
         "quota": quota,
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         "baseline": {"cold": baseline_cold, "warm": baseline_warm, "bootstrap_bytes": file_size(Some(baseline))},

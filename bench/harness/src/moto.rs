@@ -53,10 +53,21 @@ impl Moto {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.expect("moto");
         let started = Instant::now();
         stream.write_all(request.as_bytes()).await.expect("send");
+        // moto closes each connection, but only some time after the answer: stop at its end.
         let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.expect("read");
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut chunk).await.expect("read");
+            answer.extend_from_slice(&chunk[..n]);
+            if n == 0 || is_complete(&answer) {
+                break;
+            }
+        }
         let took = started.elapsed();
-        assert!(answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200"), "moto refused {operation}");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200"),
+            "moto refused {operation}"
+        );
         took
     }
 
@@ -74,4 +85,16 @@ impl Moto {
         )
         .await
     }
+}
+
+/// Headers and a Content-Length body have arrived.
+fn is_complete(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
 }

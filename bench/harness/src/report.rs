@@ -169,8 +169,11 @@ pub fn table(r: &Value) -> String {
             c["secret_fetches"] == 1,
         ),
     ];
-    let (b, q) = (&r["brownout"], &r["quota"]);
-    let quota_cost = f(&q["latency_ms"]["p50"]) - f(&fw["latency_ms"]["p50"]) - f(&q["moto_update_item_ms"]["p50"]);
+    let (b, q, s) = (&r["brownout"], &r["quota"], &r["soak"]);
+    let rss = |i: usize| s["rss_bytes"][i].as_u64().unwrap_or(0);
+    let fds = |i: usize| s["open_fds"][i].as_u64().unwrap_or(u64::MAX);
+    let quota_cost =
+        f(&q["latency_ms"]["p50"]) - f(&fw["latency_ms"]["p50"]) - f(&q["moto_update_item_ms"]["p50"]);
     let rows = rows.into_iter().chain([
         (
             "Secrets Manager failing after the TTL: sessions, p99 (16 in flight, 3 s timeout)",
@@ -179,6 +182,14 @@ pub fn table(r: &Value) -> String {
             String::new(),
             "all, < 500 ms",
             b["created"] == b["requests"] && f(&b["latency_ms"]["p99"]) < 500.0,
+        ),
+        (
+            "soak, 20,000 invocations, zero TTL: RSS and descriptors at 2,000 → 20,000",
+            format!("{} → {}, {} → {} fds", mb(&s["rss_bytes"][0]), mb(&s["rss_bytes"][1]), fds(0), fds(1)),
+            String::new(),
+            String::new(),
+            "RSS +<= 0.5 MB, fds equal",
+            s["created"] == s["invocations"] && rss(1) <= rss(0) + 500_000 && fds(1) <= fds(0),
         ),
         (
             "warm latency p50 / p99 with SESSION_QUOTA (moto's DynamoDB)",

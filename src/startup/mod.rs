@@ -1,5 +1,8 @@
-//! Builds the live broker during Init: the Secrets Manager and Parsec clients,
-//! once, and the first fetch of the key.
+//! Builds the live broker during Init: the one HTTP client, the Secrets Manager,
+//! Parsec and (with a quota) DynamoDB clients on it, once, and the first fetch of
+//! the key.
+
+pub mod http_client;
 
 use std::time::Duration;
 
@@ -8,7 +11,6 @@ use aws_config::BehaviorVersion;
 
 use crate::broker::{Broker, Deps};
 use crate::config::Config;
-use crate::http_client;
 use crate::observability::metrics::MetricsSink;
 use crate::parsec::client::ParsecClient;
 use crate::quotas::dynamodb::DynamoQuotaStore;
