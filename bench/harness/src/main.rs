@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime_api::{peak_rss, Emulator};
+use runtime_api::{current_rss, peak_rss, Emulator};
 use serde_json::json;
 
 const COLD_STARTS: usize = 25;
@@ -193,15 +193,6 @@ async fn soak(setup: &Setup, binary: &Path) -> serde_json::Value {
     let _ = child.kill().await;
     json!({"invocations": SOAK_INVOCATIONS, "created": ok,
            "rss_bytes": [at_2000.0, at_end.0], "open_fds": [at_2000.1, at_end.1]})
-}
-
-fn current_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn open_fds(pid: u32) -> usize {
