@@ -90,8 +90,9 @@ token: $(TOOLS) ## Print a token make dev accepts: make -s token SUB=<user> [SCO
 	@$(BIN)/python local/mint_token.py --sub "$(SUB)" --scope "$(SCOPE)" --ttl "$(TTL)"
 
 FUNCTION_NAME ?= parsec-session-broker
-deploy-function: $(TOOLS) build ## Deploy with cargo lambda alone: make deploy-function PARSEC_SECRET_ARN=<arn> [FUNCTION_NAME=…] [KMS_KEY_ARN=…]
+deploy-function: $(TOOLS) ## Deploy with cargo lambda alone: make deploy-function PARSEC_SECRET_ARN=<arn> [FUNCTION_NAME=…] [KMS_KEY_ARN=…]
 	@test -n "$(PARSEC_SECRET_ARN)" || { echo "usage: make deploy-function PARSEC_SECRET_ARN=<the secret's ARN> [FUNCTION_NAME=$(FUNCTION_NAME)] [KMS_KEY_ARN=<arn>]" >&2; exit 2; }
+	$(MAKE) --no-print-directory build
 	$(BIN)/python deploy/function.py --secret-arn "$(PARSEC_SECRET_ARN)" --function-name "$(FUNCTION_NAME)" \
 		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)")
 
