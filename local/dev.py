@@ -132,13 +132,8 @@ class FrontDoor(BaseHTTPRequestHandler):
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
         event = gateway_event(self.command, path, query, headers, body, claims,
                               token_scopes if self.required_scope else None, self.client_address[0], request_id)
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(event, f)
-        try:
-            with self.invoke_lock:  # one invocation at a time, as one Lambda environment
-                result = self.stack.invoke(f.name)
-        finally:
-            os.unlink(f.name)
+        with self.invoke_lock:  # one invocation at a time, as one Lambda environment
+            result = self.stack.invoke_rie(json.dumps(event).encode())
         if "statusCode" not in result:
             self.answer(500, {"message": "Internal Server Error"}, request_id=request_id)
             return self.note(500, f"function failed: {result.get('errorType')}", started)

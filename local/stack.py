@@ -183,17 +183,21 @@ class Stack:
     def invoke(self, event_path):
         """Sends one event the way the runner's users do; returns the API Gateway response."""
         if self.runner == "rie":
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{self.rie_port}/2015-03-31/functions/function/invocations",
-                data=Path(event_path).read_bytes(), method="POST")
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return json.loads(response.read())
+            return self.invoke_rie(Path(event_path).read_bytes())
         out = subprocess.run(
             ["cargo", "lambda", "invoke", "-A", "127.0.0.1", "-P", str(self.rt_port), "--data-file", str(event_path)],
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         if out.returncode != 0:
             raise RuntimeError(f"invoke failed for {event_path}: {out.stderr.strip() or out.stdout.strip()}")
         return json.loads(out.stdout)
+
+    def invoke_rie(self, event):
+        """POSTs the event (JSON bytes) to the RIE's invoke URL, as `sam local invoke` does."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.rie_port}/2015-03-31/functions/function/invocations",
+            data=event, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
 
     def parsec_stats(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.parsec_port}/_stats", timeout=5) as r:

@@ -14,7 +14,8 @@ pub struct UpstreamTrace {
     pub calls: u8,
     /// Which quota counter answered (`store` or `local`), when a quota is set.
     pub quota: Option<&'static str>,
-    /// Why a server-side failure happened; logged, never returned.
+    /// Why a request failed on the server side, or why an event could not be read;
+    /// logged, never returned.
     pub detail: Option<String>,
 }
 

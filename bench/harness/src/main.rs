@@ -81,23 +81,34 @@ async fn cold_starts(setup: &Setup, binary: &Path) -> serde_json::Value {
     })
 }
 
+/// 50 invocations that are not measured.
+async fn warm_up(setup: &Setup) {
+    for _ in 0..50 {
+        setup.emulator.invoke(setup.event.clone()).await;
+    }
+}
+
+/// `count` invocations one after another: their latencies, and whether all were 201.
+async fn sequential(setup: &Setup, count: usize) -> (Vec<Duration>, bool) {
+    let mut latencies = Vec::with_capacity(count);
+    let mut all_created = true;
+    for _ in 0..count {
+        let outcome = setup.emulator.invoke(setup.event.clone()).await;
+        all_created &= outcome.status == Some(201);
+        latencies.push(outcome.latency);
+    }
+    (latencies, all_created)
+}
+
 /// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
 async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Value {
     let connections_before = setup.parsec.server.accepted();
     let (mut child, _, _) = setup.emulator.spawn(binary, &setup.env(&[])).await;
     let pid = setup.emulator.pid();
     let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
-    for _ in 0..50 {
-        setup.emulator.invoke(setup.event.clone()).await; // warm-up, not measured
-    }
+    warm_up(setup).await;
     setup.parsec.take_service_times();
-    let mut latencies = Vec::with_capacity(WARM_INVOCATIONS);
-    let mut statuses_ok = true;
-    for _ in 0..WARM_INVOCATIONS {
-        let outcome = setup.emulator.invoke(setup.event.clone()).await;
-        statuses_ok &= outcome.status == Some(201);
-        latencies.push(outcome.latency);
-    }
+    let (mut latencies, statuses_ok) = sequential(setup, WARM_INVOCATIONS).await;
     let service = setup.parsec.take_service_times();
     let rss = peak_rss(pid);
     let mut net: Vec<Duration> = if is_function && service.len() == latencies.len() {
@@ -217,16 +228,8 @@ async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
         ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
     ]);
     let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
-    for _ in 0..50 {
-        setup.emulator.invoke(setup.event.clone()).await;
-    }
-    let mut latencies = Vec::with_capacity(QUOTA_INVOCATIONS);
-    let mut ok = true;
-    for _ in 0..QUOTA_INVOCATIONS {
-        let outcome = setup.emulator.invoke(setup.event.clone()).await;
-        ok &= outcome.status == Some(201);
-        latencies.push(outcome.latency);
-    }
+    warm_up(setup).await;
+    let (mut latencies, ok) = sequential(setup, QUOTA_INVOCATIONS).await;
     let _ = child.kill().await;
     json!({
         "all_201": ok,
