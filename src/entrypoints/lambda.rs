@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::broker::{Broker, Deps};
-use crate::entrypoints::http::{answer, Incoming, Recording};
+use crate::entrypoints::request::{answer, Incoming, Recording};
 
 /// Answers the event as Lambda delivered it (raw JSON), in the response shape
 /// of its front door.

@@ -2,8 +2,7 @@
 //! out, and the one path of a request between them (checks in the contract's
 //! order, then `finish`).
 
-pub mod http;
+pub mod request;
 pub mod identity;
 pub mod lambda;
-pub mod panic_guard;
 pub mod response;

@@ -10,7 +10,7 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
 use session_broker::broker::Broker;
-use session_broker::entrypoints::http::serve;
+use session_broker::entrypoints::request::serve;
 use session_broker::entrypoints::lambda::handle_raw;
 use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use session_broker::broker::Broker;
 use session_broker::domain::body;
 use session_broker::domain::external_id::ExternalId;
-use session_broker::entrypoints::http::serve;
+use session_broker::entrypoints::request::serve;
 use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
 
 type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;

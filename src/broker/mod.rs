@@ -4,6 +4,8 @@
 //! quota unit given back when no session came of it. Generic over its outside
 //! dependencies through [`Deps`].
 
+pub mod panic_guard;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;

@@ -50,7 +50,7 @@ pub async fn answer<D: Deps>(broker: &Broker<D>, incoming: Incoming, recording: 
             let mut audit = Audit::new(request_id(&request));
             let (source_ip, user_agent) = identity::client(request.request_context_ref());
             audit.client(source_ip, user_agent);
-            let outcome = crate::entrypoints::panic_guard::catch_panic(process(broker, &request, &mut audit))
+            let outcome = crate::broker::panic_guard::catch_panic(process(broker, &request, &mut audit))
                 .await
                 .unwrap_or(Err(BrokerError::Internal));
             finish(broker, audit, outcome, recording)
