@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
-use session_broker::entrypoints::lambda;
+use session_broker::entrypoints::{lambda, Service};
+use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;
 use session_broker::{config::Config, startup};
 
@@ -30,11 +31,13 @@ fn main() -> ExitCode {
         }
     };
     let served = runtime.block_on(async {
-        let broker = Arc::new(startup::build(&config).await?);
+        let broker = startup::build(&config).await?;
+        lambda::rehearse(&broker).await;
+        let service = Arc::new(Service::new(broker, MetricsSink::Stdout));
         lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
-            let broker = Arc::clone(&broker);
+            let service = Arc::clone(&service);
             async move {
-                Ok::<_, Infallible>(lambda::handle_raw(&broker, &event.payload, event.context).await)
+                Ok::<_, Infallible>(lambda::handle_raw(&service, &event.payload, event.context).await)
             }
         }))
         .await

@@ -7,23 +7,26 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use session_broker::broker::Broker;
 use session_broker::entrypoints::lambda::handle_raw;
+use session_broker::entrypoints::Service;
+use session_broker::observability::metrics::MetricsSink;
 use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
 
 type Doubles = With<MemorySecrets, MemoryParsec>;
 
-fn broker(mode: &str) -> Broker<Doubles> {
+fn broker(mode: &str) -> Service<Doubles> {
     let mut vars = vec![("EXTERNAL_ID_SOURCE", mode)];
     if mode == "body" {
         vars.push(("REQUIRED_SCOPE", "parsec/sessions"));
         vars.push(("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend"));
     }
     let config = testing::config(&vars).unwrap();
-    Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default(), None)
+    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default(), None);
+    Service::new(broker, MetricsSink::Off)
 }
 
 fuzz_target!(|data: &[u8]| {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    static BROKERS: OnceLock<[Broker<Doubles>; 2]> = OnceLock::new();
+    static BROKERS: OnceLock<[Service<Doubles>; 2]> = OnceLock::new();
     let runtime = RUNTIME.get_or_init(|| {
         // Panics the adapter catches (inside lambda_http) are part of the
         // behaviour under test; one that escapes still fails the run.

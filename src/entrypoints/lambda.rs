@@ -18,23 +18,32 @@ use lambda_http::{Body, Context, Request, RequestExt, Response};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::broker::{Broker, Deps};
-use crate::entrypoints::request::{answer, Incoming, Recording};
+use crate::broker::{Broker, Deps, Outcome};
+use crate::entrypoints::request::{finish, handle};
+use crate::entrypoints::{response, Service};
+
+/// What reached the function: a request it could read, or an event it could
+/// not (with the request id to answer under). Built once and moved once per
+/// request, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Incoming {
+    Read(Request),
+    Unreadable { request_id: String, why: &'static str },
+}
 
 /// Answers the event as Lambda delivered it (raw JSON), in the response shape
 /// of its front door.
-pub async fn handle_raw<D: Deps>(broker: &Broker<D>, raw: &RawValue, context: Context) -> Value {
-    respond(broker, raw, context, Recording::On).await
+pub async fn handle_raw<D: Deps>(service: &Service<D>, raw: &RawValue, context: Context) -> Value {
+    let (origin, incoming) = read_event(raw, context);
+    let outcome = outcome(&service.broker, incoming).await;
+    to_wire(&origin, finish(service, outcome))
 }
 
-async fn respond<D: Deps>(
-    broker: &Broker<D>,
-    raw: &RawValue,
-    context: Context,
-    recording: Recording,
-) -> Value {
-    let (origin, incoming) = read_event(raw, context);
-    to_wire(&origin, answer(broker, incoming, recording).await)
+async fn outcome<D: Deps>(broker: &Broker<D>, incoming: Incoming) -> Outcome {
+    match incoming {
+        Incoming::Read(request) => handle(broker, &request).await,
+        Incoming::Unreadable { request_id, why } => Outcome::unreadable(request_id, why),
+    }
 }
 
 /// The event as a `lambda_http` request, or why it cannot be one. Either way
@@ -100,11 +109,14 @@ const REHEARSAL_EVENT: &str = r#"{"version":"2.0","routeKey":"POST /sessions","r
 
 /// Runs the request path once during Init, from the raw event to the wire
 /// document, on a built-in event that stops at `401`: no Secrets Manager or
-/// Parsec call, no audit line, no metric. It pages in and warms the code every
-/// request uses, so the first real invocation costs about what a warm one does.
+/// Parsec call, and no [`finish`], so no audit line and no metric. It pages in
+/// and warms the code every request uses, so the first real invocation costs
+/// about what a warm one does.
 pub async fn rehearse<D: Deps>(broker: &Broker<D>) {
     let Ok(raw) = RawValue::from_string(REHEARSAL_EVENT.to_owned()) else { return };
-    let _ = respond(broker, &raw, Context::default(), Recording::Off).await;
+    let (origin, incoming) = read_event(&raw, Context::default());
+    let outcome = outcome(broker, incoming).await;
+    let _ = to_wire(&origin, response::of(&outcome));
     let _ = crate::domain::body::parse(Some(b"application/json"), br#"{"external_id":"rehearsal"}"#);
 }
 
@@ -145,7 +157,6 @@ pub fn to_wire(origin: &RequestOrigin, response: Response<Body>) -> Value {
 mod tests {
     use super::*;
     use crate::domain::error::BrokerError;
-    use crate::entrypoints::response;
 
     #[test]
     fn rest_responses_put_headers_in_multi_value_headers() {

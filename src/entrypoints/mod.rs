@@ -1,8 +1,25 @@
-//! What calls the function: the raw Lambda event in, the API Gateway response
-//! out, and the one path of a request between them (checks in the contract's
-//! order, then `finish`).
+//! What calls the function: the raw Lambda event in (`lambda.rs`), the request
+//! read into what the broker needs and every outcome ended in one place
+//! (`request.rs`: response, audit line, metrics), the caller read out of the
+//! authorizer context (`identity.rs`), and the one status mapping (`response.rs`).
+//! These only translate; the broker decides.
 
-pub mod request;
 pub mod identity;
 pub mod lambda;
+pub mod request;
 pub mod response;
+
+use crate::broker::{Broker, Deps};
+use crate::observability::metrics::MetricsSink;
+
+/// The broker and where its requests' metrics go: what the runtime serves.
+pub struct Service<D: Deps> {
+    pub broker: Broker<D>,
+    pub metrics: MetricsSink,
+}
+
+impl<D: Deps> Service<D> {
+    pub fn new(broker: Broker<D>, metrics: MetricsSink) -> Self {
+        Service { broker, metrics }
+    }
+}

@@ -1,107 +1,57 @@
-//! The HTTP adapter: turns a `lambda_http` request into the contract's checks,
-//! in the contract's order, and every outcome into a response.
+//! A `lambda_http` request in, a response out: reads what the broker needs
+//! into an [`Inbound`], hands it to [`Broker::handle`], and ends every request in
+//! [`finish`] (response, audit line, metrics).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::header::CONTENT_TYPE;
-use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
 
-use crate::broker::{Broker, Deps};
-use crate::domain::body;
-use crate::domain::error::BrokerError;
-use crate::entrypoints::identity;
-use crate::entrypoints::response;
-use crate::observability::audit::Audit;
-use crate::parsec::Session;
+use crate::broker::{Broker, Deps, Inbound, Outcome};
+use crate::entrypoints::{identity, response, Service};
+use crate::observability::audit;
+use crate::observability::metrics::RequestMetrics;
+use crate::observability::xray;
 
 /// What the function keeps back from the invocation's deadline to answer in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
-/// What reached the adapter: a request it could read, or an event it could
-/// not (with the request id to answer under). Built once and moved once per
-/// request, so the size difference between the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Incoming {
-    Read(Request),
-    Unreadable { request_id: String, why: &'static str },
+/// Answers one request. Never fails: every outcome ends in [`finish`].
+pub async fn serve<D: Deps>(service: &Service<D>, request: Request) -> Response<Body> {
+    let outcome = handle(&service.broker, &request).await;
+    finish(service, outcome)
 }
 
-/// Whether an answer is recorded (audit line and metrics). Only Init's
-/// rehearsal is not: it is not a request anybody made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recording {
-    On,
-    Off,
+/// The broker's outcome for `request`, within the invocation's X-Ray trace.
+pub(crate) async fn handle<D: Deps>(broker: &Broker<D>, request: &Request) -> Outcome {
+    let trace_id = request.lambda_context_ref().and_then(|c| c.xray_trace_id.clone());
+    xray::within(trace_id, broker.handle(inbound(request))).await
 }
 
-/// Answers one request. Never fails: every outcome, a caught panic included,
-/// ends in [`finish`].
-pub async fn serve<D: Deps>(broker: &Broker<D>, request: Request) -> Response<Body> {
-    answer(broker, Incoming::Read(request), Recording::On).await
-}
-
-/// The one path of a request: checks, outcome, [`finish`].
-pub async fn answer<D: Deps>(broker: &Broker<D>, incoming: Incoming, recording: Recording) -> Response<Body> {
-    match incoming {
-        Incoming::Read(request) => {
-            let mut audit = Audit::new(request_id(&request));
-            let (source_ip, user_agent) = identity::client(request.request_context_ref());
-            audit.client(source_ip, user_agent);
-            let outcome = crate::broker::panic_guard::catch_panic(process(broker, &request, &mut audit))
-                .await
-                .unwrap_or(Err(BrokerError::Internal));
-            finish(broker, audit, outcome, recording)
-        }
-        Incoming::Unreadable { request_id, why } => {
-            let mut audit = Audit::new(request_id);
-            audit.upstream.detail = Some(why.to_owned());
-            let outcome = Err(BrokerError::InvalidRequest("The request could not be read."));
-            finish(broker, audit, outcome, recording)
-        }
+/// What the broker needs of the request, and nothing of `lambda_http`.
+fn inbound(request: &Request) -> Inbound<'_> {
+    let context = request.request_context_ref();
+    let (source_ip, user_agent) = identity::client(context);
+    Inbound {
+        request_id: request_id(request),
+        method: request.method().as_str(),
+        caller: identity::caller(context),
+        content_type: request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
+        body: request.body().as_ref(),
+        deadline: invocation_deadline(request),
+        source_ip,
+        user_agent,
     }
 }
 
 /// Where every request ends: the response, the audit line, the metrics.
-fn finish<D: Deps>(
-    broker: &Broker<D>,
-    mut audit: Audit,
-    outcome: Result<Session, BrokerError>,
-    recording: Recording,
-) -> Response<Body> {
-    let response = match &outcome {
-        Ok(session) => {
-            audit.expires_at = Some(session.expires_at);
-            response::created(session)
-        }
-        Err(e) => response::error(e, &audit.request_id),
-    };
-    if recording == Recording::On {
-        let error_code = outcome.as_ref().err().map(BrokerError::code);
-        audit.emit(error_code.unwrap_or("created"), response.status().as_u16());
-        broker.record_metrics(error_code, &audit.upstream);
-    }
+pub(crate) fn finish<D: Deps>(service: &Service<D>, outcome: Outcome) -> Response<Body> {
+    let response = response::of(&outcome);
+    audit::emit(&outcome.record, outcome.error_code().unwrap_or("created"), response.status().as_u16());
+    service.metrics.record(&RequestMetrics::of(&outcome, service.broker.take_counters()));
     response
-}
-
-async fn process<D: Deps>(
-    broker: &Broker<D>,
-    request: &Request,
-    audit: &mut Audit,
-) -> Result<Session, BrokerError> {
-    if request.method() != Method::POST {
-        return Err(BrokerError::MethodNotAllowed);
-    }
-    let caller = identity::caller(request.request_context_ref()).ok_or(BrokerError::Unauthenticated)?;
-    audit.caller(&caller);
-    broker.policy().check_caller(&caller)?;
-    let content_type = request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes());
-    let body = body::parse(content_type, request.body().as_ref())?;
-    let external_id = broker.policy().external_id(&caller, body.external_id.as_deref())?;
-    audit.external_id(&external_id);
-    broker.create_session(&external_id, invocation_deadline(request), &mut audit.upstream).await
 }
 
 /// API Gateway's request id, else the Lambda request id.

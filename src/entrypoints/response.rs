@@ -8,6 +8,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::broker::Outcome;
 use crate::domain::error::BrokerError;
 use crate::parsec::Session;
 
@@ -46,6 +47,14 @@ pub fn status(err: &BrokerError) -> StatusCode {
         }
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+/// The response for a request's outcome.
+pub fn of(outcome: &Outcome) -> Response<Body> {
+    match &outcome.result {
+        Ok(session) => created(session),
+        Err(e) => error(e, &outcome.record.request_id),
     }
 }
 

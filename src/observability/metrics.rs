@@ -3,22 +3,27 @@
 //! metrics (namespace `ParsecSessionBroker`). No API calls, no extra latency.
 
 use std::io::Write;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
+
+use crate::broker::{Counters, Outcome};
+use crate::domain::error::BrokerError;
 
 pub const NAMESPACE: &str = "ParsecSessionBroker";
 
 /// Where the documents go.
 #[derive(Clone, Default)]
 pub enum MetricsSink {
-    /// Off: the default for a broker built without a sink (tests, tools).
+    /// Off: nothing is written.
     #[default]
     Off,
     /// Lambda's stdout, in production.
     Stdout,
-    /// Kept in memory, for tests.
+    /// Kept in memory, for tests (never in the Lambda binary).
+    #[cfg(any(test, feature = "testing"))]
     Memory(Arc<Mutex<Vec<String>>>),
 }
 
@@ -44,6 +49,24 @@ pub struct QuotaMetrics {
     pub store_failures: u64,
 }
 
+impl<'a> RequestMetrics<'a> {
+    /// What `outcome` contributes, with what the broker counted since the last request.
+    pub fn of(outcome: &'a Outcome, counters: Counters) -> Self {
+        let error_code = outcome.error_code();
+        RequestMetrics {
+            created: outcome.result.is_ok(),
+            error_code,
+            upstream_latency: outcome.record.upstream_latency,
+            secret_fetches: counters.secret_fetches,
+            secret_refresh_failures: counters.secret_refresh_failures,
+            quota: counters.quota_store_failures.map(|store_failures| QuotaMetrics {
+                exceeded: matches!(outcome.result, Err(BrokerError::QuotaExceeded { .. })),
+                store_failures,
+            }),
+        }
+    }
+}
+
 impl MetricsSink {
     pub fn record(&self, metrics: &RequestMetrics<'_>) {
         match self {
@@ -53,6 +76,7 @@ impl MetricsSink {
                 // A lost metric line must never fail the request.
                 let _ = writeln!(std::io::stdout().lock(), "{document}");
             }
+            #[cfg(any(test, feature = "testing"))]
             MetricsSink::Memory(lines) => {
                 let document = document(metrics, epoch_millis());
                 lines.lock().unwrap_or_else(|p| p.into_inner()).push(document);

@@ -2,7 +2,8 @@
 //! and applies to this crate; every dependency is capped at `info`, because at
 //! `trace` the Lambda runtime prints raw events (with their Authorization
 //! headers) and HTTP stacks print wire details. JSON when
-//! `AWS_LAMBDA_LOG_FORMAT=JSON`.
+//! `AWS_LAMBDA_LOG_FORMAT=JSON`; there each line keeps the invocation's span,
+//! so a warning raised while serving a request carries its request id.
 
 use std::str::FromStr;
 
@@ -25,12 +26,18 @@ pub fn level_from(value: Option<&str>) -> LevelFilter {
     value.and_then(|v| LevelFilter::from_str(v.trim()).ok()).unwrap_or(LevelFilter::INFO)
 }
 
-/// The filter: `level` for this crate and the binary, at most `info` for the rest.
+/// Where the Lambda runtime opens its span around every invocation (`requestId`,
+/// `xrayTraceId`). It logs no events of its own.
+const INVOCATION_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
+
+/// The filter: `level` for this crate and the binary, at most `info` for the rest;
+/// the runtime's invocation span always, so every line of a request names it.
 pub fn filter(level: LevelFilter) -> Targets {
     Targets::new()
         .with_default(level.min(LevelFilter::INFO))
         .with_target("session_broker", level)
         .with_target("bootstrap", level)
+        .with_target(INVOCATION_SPAN_TARGET, LevelFilter::INFO)
 }
 
 /// A subscriber writing to `writer`; also used by tests to capture the logs.
@@ -41,7 +48,9 @@ where
     use tracing_subscriber::layer::SubscriberExt;
     let builder = tracing_subscriber::fmt().with_writer(writer).with_ansi(false);
     if json {
-        let fmt = builder.json().flatten_event(true).with_current_span(false).with_span_list(false).finish();
+        // The current span is the runtime's invocation span: each line carries
+        // `"span": {"requestId": …, "xrayTraceId": …}` as the runtime's own JSON layer writes it.
+        let fmt = builder.json().flatten_event(true).with_current_span(true).with_span_list(false).finish();
         Dispatch::new(fmt.with(filter(level)))
     } else {
         Dispatch::new(builder.without_time().finish().with(filter(level)))
@@ -71,5 +80,9 @@ mod tests {
         let quiet = filter(LevelFilter::WARN);
         assert!(!quiet.would_enable("session_broker", &tracing::Level::INFO));
         assert!(!quiet.would_enable("aws_config", &tracing::Level::INFO));
+        assert!(
+            quiet.would_enable(INVOCATION_SPAN_TARGET, &tracing::Level::INFO),
+            "the invocation span stays"
+        );
     }
 }

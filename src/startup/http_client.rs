@@ -19,6 +19,8 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use reqwest::{redirect, Client, Method};
 
+use crate::observability::xray;
+
 /// The process's client: no redirects (the key must never follow one), no
 /// proxy, keep-alive connections dropped after 30 s idle so a connection the
 /// server has since closed is not reused after a long freeze.
@@ -76,6 +78,13 @@ impl HttpConnector for SdkConnector {
             let mut builder = client.request(method, request.uri());
             for (name, value) in request.headers() {
                 builder = builder.header(name, value);
+            }
+            // Under run_concurrent the SDK finds no `_X_AMZN_TRACE_ID`: the invocation's
+            // trace id comes from the request being served instead.
+            if !request.headers().contains_key(xray::HEADER) {
+                if let Some(trace_id) = xray::current() {
+                    builder = builder.header(xray::HEADER, trace_id);
+                }
             }
             if let Some(timeout) = read_timeout {
                 builder = builder.timeout(timeout);

@@ -1,6 +1,6 @@
 //! Builds the live broker during Init: the one HTTP client, the Secrets Manager,
 //! Parsec and (with a quota) DynamoDB clients on it, once, and the first fetch of
-//! the key.
+//! the key. `main` then rehearses the request path on it.
 
 pub mod http_client;
 
@@ -11,7 +11,6 @@ use aws_config::BehaviorVersion;
 
 use crate::broker::{Broker, Deps};
 use crate::config::Config;
-use crate::observability::metrics::MetricsSink;
 use crate::parsec::client::ParsecClient;
 use crate::quotas::dynamodb::DynamoQuotaStore;
 use crate::secrets::secrets_manager::SecretsManagerSource;
@@ -51,9 +50,8 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
         .quota
         .as_ref()
         .map(|quota| DynamoQuotaStore::new(aws_sdk_dynamodb::Client::new(&sdk_config), quota.table.clone()));
-    let broker = Broker::new(config, secrets, parsec, quotas).with_metrics(MetricsSink::Stdout);
+    let broker = Broker::new(config, secrets, parsec, quotas);
     broker.prime().await;
-    crate::entrypoints::lambda::rehearse(&broker).await;
     Ok(broker)
 }
 

@@ -17,7 +17,7 @@ async fn a_host_header_that_is_not_a_host_is_400_not_a_failed_invocation() {
     let app = TestApp::spawn().await.init().await;
     let event =
         raw_json("http-api-jwt.json", |e| e["headers"]["host"] = json!("abc.execute-api>>>.amazonaws.com"));
-    let wire = handle_raw(&app.broker, &event, Context::default()).await;
+    let wire = handle_raw(&app.service, &event, Context::default()).await;
     assert_eq!(wire["statusCode"], 400);
     assert_eq!(body_code(&wire), "invalid_request");
     assert_eq!(app.parsec_calls().await, 0);
@@ -30,7 +30,7 @@ async fn a_body_flagged_base64_that_is_not_base64_is_400() {
         e["isBase64Encoded"] = json!(true);
         e["body"] = json!("{not base64!}");
     });
-    let wire = handle_raw(&app.broker, &event, Context::default()).await;
+    let wire = handle_raw(&app.service, &event, Context::default()).await;
     assert_eq!(wire["statusCode"], 400);
     assert_eq!(wire["multiValueHeaders"]["content-type"], json!(["application/json"]));
     assert_eq!(app.parsec_calls().await, 0);
@@ -39,10 +39,10 @@ async fn a_body_flagged_base64_that_is_not_base64_is_400() {
 #[tokio::test]
 async fn a_session_comes_back_in_each_front_doors_response_shape() {
     let app = TestApp::spawn().await.init().await;
-    let v2 = handle_raw(&app.broker, &raw_json("http-api-jwt.json", |_| {}), Context::default()).await;
+    let v2 = handle_raw(&app.service, &raw_json("http-api-jwt.json", |_| {}), Context::default()).await;
     assert_eq!(v2["statusCode"], 201);
     assert_eq!(v2["headers"]["cache-control"], "no-store");
-    let v1 = handle_raw(&app.broker, &raw_json("rest-cognito.json", |_| {}), Context::default()).await;
+    let v1 = handle_raw(&app.service, &raw_json("rest-cognito.json", |_| {}), Context::default()).await;
     assert_eq!(v1["statusCode"], 201);
     assert_eq!(v1["multiValueHeaders"]["pragma"], json!(["no-cache"]));
     let session: Value = serde_json::from_str(v1["body"].as_str().unwrap()).unwrap();
@@ -63,7 +63,7 @@ async fn http_api_jwt_claims_that_are_not_strings_are_read_as_their_json_text() 
         e["requestContext"]["authorizer"]["jwt"]["claims"]["player_number"] = json!(1001);
         e["requestContext"]["authorizer"]["jwt"]["claims"]["email_verified"] = json!(true);
     });
-    let wire = handle_raw(&app.broker, &event, Context::default()).await;
+    let wire = handle_raw(&app.service, &event, Context::default()).await;
     assert_eq!(wire["statusCode"], 201, "{wire}");
     let sent: Value = serde_json::from_slice(&app.session_requests().await[0].body).unwrap();
     assert_eq!(sent["external_id"], "1001");
@@ -76,7 +76,7 @@ async fn an_event_that_is_no_api_gateway_request_is_400() {
     let app = TestApp::spawn().await.init().await;
     for text in [r#"{}"#, r#"{"hello":"world"}"#, r#"[1,2]"#, r#""text""#] {
         let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
-        let wire = handle_raw(&app.broker, &raw, Context::default()).await;
+        let wire = handle_raw(&app.service, &raw, Context::default()).await;
         assert_eq!(wire["statusCode"], 400, "{text}");
         assert_eq!(body_code(&wire), "invalid_request");
     }
@@ -86,7 +86,7 @@ async fn an_event_that_is_no_api_gateway_request_is_400() {
 #[tokio::test]
 async fn a_normal_event_takes_the_direct_path() {
     let app = TestApp::spawn().await.init().await;
-    let wire = handle_raw(&app.broker, &raw_json("rest-cognito.json", |_| {}), Context::default()).await;
+    let wire = handle_raw(&app.service, &raw_json("rest-cognito.json", |_| {}), Context::default()).await;
     assert_eq!(wire["statusCode"], 201);
     let session: Value = serde_json::from_str(wire["body"].as_str().unwrap()).unwrap();
     assert!(app
@@ -104,7 +104,7 @@ async fn an_unreadable_event_is_audited_and_counted_like_any_other_request() {
         e["isBase64Encoded"] = json!(true);
         e["body"] = json!("{not base64!}");
     });
-    let wire = handle_raw(&app.broker, &event, Context::default()).await;
+    let wire = handle_raw(&app.service, &event, Context::default()).await;
     assert_eq!(wire["statusCode"], 400);
     let lines = app.audit_lines();
     assert_eq!(lines.len(), 1, "{}", app.logs.text());
@@ -126,14 +126,14 @@ async fn an_unreadable_event_answers_under_api_gateways_request_id() {
         e["isBase64Encoded"] = json!(true);
         e["body"] = json!("{not base64!}");
     });
-    let wire = handle_raw(&app.broker, &bad_base64, context.clone()).await;
+    let wire = handle_raw(&app.service, &bad_base64, context.clone()).await;
     assert_eq!(body_request_id(&wire), "JKJaXmPLvHcESHA=");
     let not_an_event = raw_json("http-api-jwt.json", |e| e["headers"] = json!("not a map"));
-    let wire = handle_raw(&app.broker, &not_an_event, context.clone()).await;
+    let wire = handle_raw(&app.service, &not_an_event, context.clone()).await;
     assert_eq!(wire["statusCode"], 400);
     assert_eq!(body_request_id(&wire), "JKJaXmPLvHcESHA=");
     let no_gateway_id = serde_json::value::RawValue::from_string("{}".into()).unwrap();
-    let wire = handle_raw(&app.broker, &no_gateway_id, context).await;
+    let wire = handle_raw(&app.service, &no_gateway_id, context).await;
     assert_eq!(body_request_id(&wire), "lambda-request-id");
 }
 

@@ -28,6 +28,11 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Stack {
+        Stack::start_with(&[]).await
+    }
+
+    /// With `extra` added to (or replacing) the function's environment.
+    async fn start_with(extra: &[(&str, &str)]) -> Stack {
         let secrets = stubs::secrets_manager().await;
         let parsec = stubs::parsec().await;
         let emulator = Arc::new(Emulator::start().await);
@@ -50,6 +55,8 @@ impl Stack {
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), format!("http://127.0.0.1:{}", secrets.server.port)),
             ("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", parsec.server.port)),
         ])
+        .filter(|(k, _)| !extra.iter().any(|(name, _)| name == k))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
         let binary = Path::new(env!("CARGO_BIN_EXE_bootstrap"));
         let (function, _, _) = emulator.spawn(binary, &env).await;
@@ -121,4 +128,37 @@ async fn a_rejected_key_does_not_turn_into_a_secrets_manager_storm() {
     let fetches = stack.secrets.requests.load(std::sync::atomic::Ordering::SeqCst);
     assert!(fetches <= 3, "{fetches} GetSecretValue calls for {REQUESTS} rejected requests");
     assert!(fetches >= 2, "the rejection still triggers a refetch (Init + 1), saw {fetches}");
+}
+
+/// Under `run_concurrent` the runtime sets no `_X_AMZN_TRACE_ID`: the key refetch a
+/// rejection triggers must still carry the invocation's trace header, and the warning it
+/// logs (JSON) must still name the invocation's request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_run_concurrent_a_requests_warning_names_it_and_its_sdk_calls_carry_its_trace() {
+    let stack =
+        Stack::start_with(&[("AWS_LAMBDA_MAX_CONCURRENCY", "4"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")]).await;
+    stack.parsec.reject_all.store(true, std::sync::atomic::Ordering::SeqCst);
+    stack.secrets.set_mode(SecretsMode::Failing);
+    let outcome = stack.emulator.invoke(Arc::new(crate::helpers::event_text("http-api-jwt.json"))).await;
+    assert_eq!(outcome.status, Some(502), "a rejected key whose refetch failed");
+    let expected_trace = crate::runtime_api::trace_id("req-0");
+    let traces = stack.secrets.trace_headers.lock().unwrap().clone();
+    assert_eq!(traces.first(), Some(&None), "Init's fetch belongs to no invocation: {traces:?}");
+    assert!(traces.len() >= 2, "the rejection refetched the key: {traces:?}");
+    assert!(traces[1..].iter().all(|t| t.as_deref() == Some(expected_trace.as_str())), "{traces:?}");
+    let mut warning = None;
+    for _ in 0..50 {
+        warning = stack.emulator.stdout_text().lines().find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            (v["level"] == "WARN" && v["message"].as_str()?.contains("after Parsec rejected the key"))
+                .then_some(v)
+        });
+        if warning.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let warning = warning.unwrap_or_else(|| panic!("no warning in:\n{}", stack.emulator.stdout_text()));
+    assert_eq!(warning["span"]["requestId"], "req-0", "{warning}");
+    assert_eq!(warning["span"]["xrayTraceId"], expected_trace.as_str(), "{warning}");
 }

@@ -10,8 +10,9 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
 use session_broker::broker::Broker;
-use session_broker::entrypoints::request::serve;
 use session_broker::entrypoints::lambda::handle_raw;
+use session_broker::entrypoints::request::serve;
+use session_broker::entrypoints::Service;
 use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
@@ -149,7 +150,7 @@ impl QuotaStore for TestQuotas {
 }
 
 pub struct TestApp {
-    pub broker: Arc<Broker<TestDeps>>,
+    pub service: Arc<Service<TestDeps>>,
     pub secrets: Arc<MemorySecrets>,
     pub parsec: MockServer,
     pub behaviour: Arc<ParsecBehaviour>,
@@ -217,10 +218,10 @@ impl TestApp {
             config.sessions_url.clone(),
         );
         let metrics = Arc::new(Mutex::new(Vec::new()));
-        let broker = Broker::new(&config, secrets.clone(), client, quotas)
-            .with_metrics(MetricsSink::Memory(metrics.clone()));
+        let broker = Broker::new(&config, secrets.clone(), client, quotas);
+        let service = Service::new(broker, MetricsSink::Memory(metrics.clone()));
         TestApp {
-            broker: Arc::new(broker),
+            service: Arc::new(service),
             secrets,
             parsec,
             behaviour,
@@ -233,7 +234,7 @@ impl TestApp {
 
     /// Runs Init (the first secret fetch), as the binary does before serving.
     pub async fn init(self) -> TestApp {
-        self.broker.prime().await;
+        self.service.broker.prime().await;
         self
     }
 
@@ -241,7 +242,7 @@ impl TestApp {
         if let Some(auth) = request.headers().get("authorization").and_then(|v| v.to_str().ok()) {
             self.authorization_values.lock().unwrap().push(auth.to_owned());
         }
-        let response = serve(&self.broker, request).await;
+        let response = serve(&self.service, request).await;
         let (parts, body) = response.into_parts();
         let text = match body {
             Body::Text(t) => t,
@@ -265,7 +266,7 @@ impl TestApp {
                 self.authorization_values.lock().unwrap().push(auth.to_owned());
             }
         }
-        let wire = handle_raw(&self.broker, &raw, lambda_http::Context::default()).await;
+        let wire = handle_raw(&self.service, &raw, lambda_http::Context::default()).await;
         let body: Value = serde_json::from_str(wire["body"].as_str().unwrap_or("{}")).unwrap_or(Value::Null);
         if let Some(id) = body["session_id"].as_str() {
             self.behaviour.issued.lock().unwrap().push(id.to_owned());

@@ -10,11 +10,13 @@ use session_broker::broker::Broker;
 use session_broker::domain::body;
 use session_broker::domain::external_id::ExternalId;
 use session_broker::entrypoints::request::serve;
+use session_broker::entrypoints::Service;
+use session_broker::observability::metrics::MetricsSink;
 use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
 
 type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;
 
-fn broker(mode: &str) -> (Broker<Doubles>, Arc<MemoryParsec>) {
+fn broker(mode: &str) -> (Service<Doubles>, Arc<MemoryParsec>) {
     let config = testing::config(&[
         ("PARSEC_API_URL", "http://127.0.0.1:9"),
         ("EXTERNAL_ID_SOURCE", mode),
@@ -22,7 +24,8 @@ fn broker(mode: &str) -> (Broker<Doubles>, Arc<MemoryParsec>) {
     ])
     .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
-    (Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None), parsec)
+    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None);
+    (Service::new(broker, MetricsSink::Off), parsec)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

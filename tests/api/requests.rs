@@ -197,7 +197,7 @@ async fn a_success_carries_only_the_session_id_and_expiry() {
 #[tokio::test]
 async fn the_init_rehearsal_calls_nobody_and_logs_nothing() {
     let app = TestApp::spawn().await.init().await;
-    session_broker::entrypoints::lambda::rehearse(&app.broker).await;
+    session_broker::entrypoints::lambda::rehearse(&app.service.broker).await;
     assert_eq!(app.parsec_calls().await, 0);
     assert_eq!(app.secrets.fetches(), 1, "only the Init fetch");
     assert!(!app.logs.text().contains("session request"), "{}", app.logs.text());

@@ -46,6 +46,18 @@ struct State {
 pub struct Emulator {
     server: Server,
     state: Arc<State>,
+    /// What the function wrote to stdout (its logs), up to [`STDOUT_KEPT`].
+    stdout: Arc<Mutex<Vec<u8>>>,
+}
+
+/// How much of the function's stdout is kept for tests to read.
+const STDOUT_KEPT: usize = 4 << 20;
+
+/// The X-Ray trace id the emulator gives invocation `id`, as Lambda's Runtime API does
+/// (`Lambda-Runtime-Trace-Id`).
+pub fn trace_id(id: &str) -> String {
+    let n: u64 = id.trim_start_matches("req-").parse().unwrap_or(0);
+    format!("Root=1-5f000000-{n:024x};Parent=53995c3f42cd8ad8;Sampled=1")
 }
 
 /// Nanoseconds the process has spent on a CPU, summed over its threads.
@@ -101,21 +113,19 @@ impl Emulator {
                     let deadline =
                         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + timeout;
                     let body = pending.body.as_bytes().to_vec();
+                    let trace = trace_id(&pending.id);
                     state.inflight.lock().unwrap().insert(pending.id.clone(), (Instant::now(), pending.done));
                     return Response {
                         status: 200,
                         headers: vec![
                             ("Content-Type", "application/json".into()),
-                            ("Lambda-Runtime-Aws-Request-Id", pending.id),
+                            ("Lambda-Runtime-Aws-Request-Id", pending.id.clone()),
                             ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
                             (
                                 "Lambda-Runtime-Invoked-Function-Arn",
                                 "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
                             ),
-                            (
-                                "Lambda-Runtime-Trace-Id",
-                                "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
-                            ),
+                            ("Lambda-Runtime-Trace-Id", trace),
                         ],
                         body,
                     };
@@ -142,7 +152,7 @@ impl Emulator {
             }
         })
         .await;
-        Emulator { server, state }
+        Emulator { server, state, stdout: Arc::default() }
     }
 
     /// The function timeout of the invocations that follow (30 s unless set).
@@ -181,9 +191,14 @@ impl Emulator {
         self.state.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
         // Drain its output as Lambda's log pipe would.
         if let Some(mut out) = child.stdout.take() {
+            let kept = self.stdout.clone();
             tokio::spawn(async move {
                 let mut sink = vec![0u8; 65536];
-                while matches!(out.read(&mut sink).await, Ok(n) if n > 0) {}
+                while let Ok(n @ 1..) = out.read(&mut sink).await {
+                    let mut kept = kept.lock().unwrap();
+                    let room = STDOUT_KEPT.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&sink[..room]);
+                }
             });
         }
         if let Some(mut err) = child.stderr.take() {
@@ -197,6 +212,11 @@ impl Emulator {
             .expect("Init finished within 20 s")
             .expect("init signal");
         (child, ready - started, Duration::from_nanos(cpu))
+    }
+
+    /// The function's stdout so far (its log lines and metric documents).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
     }
 
     pub fn pid(&self) -> u32 {

@@ -27,6 +27,8 @@ pub enum SecretsMode {
 pub struct SecretsManager {
     pub server: Server,
     pub requests: Arc<AtomicUsize>,
+    /// The `X-Amzn-Trace-Id` header of each `GetSecretValue`, in order.
+    pub trace_headers: Arc<Mutex<Vec<Option<String>>>>,
     mode: Arc<AtomicU8>,
 }
 
@@ -39,14 +41,16 @@ impl SecretsManager {
 pub async fn secrets_manager() -> SecretsManager {
     let requests = Arc::new(AtomicUsize::new(0));
     let mode = Arc::new(AtomicU8::new(SecretsMode::Healthy as u8));
-    let (count, current) = (requests.clone(), mode.clone());
+    let trace_headers: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let (count, current, traces) = (requests.clone(), mode.clone(), trace_headers.clone());
     let server = serve(move |req| {
-        let (count, current) = (count.clone(), current.clone());
+        let (count, current, traces) = (count.clone(), current.clone(), traces.clone());
         async move {
             if req.header("x-amz-target") != Some("secretsmanager.GetSecretValue") {
                 return Response::json(400, r#"{"__type":"InvalidAction"}"#.into());
             }
             count.fetch_add(1, Ordering::SeqCst);
+            traces.lock().unwrap().push(req.header("x-amzn-trace-id").map(str::to_owned));
             match current.load(Ordering::SeqCst) {
                 1 => return Response::json(500, r#"{"__type":"InternalServiceError"}"#.into()),
                 2 => std::future::pending::<()>().await,
@@ -63,7 +67,7 @@ pub async fn secrets_manager() -> SecretsManager {
         }
     })
     .await;
-    SecretsManager { server, requests, mode }
+    SecretsManager { server, requests, trace_headers, mode }
 }
 
 pub struct Parsec {
