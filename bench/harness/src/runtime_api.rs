@@ -215,6 +215,7 @@ impl Emulator {
     }
 
     /// The function's stdout so far (its log lines and metric documents).
+    #[allow(dead_code)] // read by tests/api/faults_under_load.rs, which compiles this file
     pub fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
     }

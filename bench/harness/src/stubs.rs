@@ -28,6 +28,7 @@ pub struct SecretsManager {
     pub server: Server,
     pub requests: Arc<AtomicUsize>,
     /// The `X-Amzn-Trace-Id` header of each `GetSecretValue`, in order.
+    #[allow(dead_code)] // read by tests/api/faults_under_load.rs, which compiles this file
     pub trace_headers: Arc<Mutex<Vec<Option<String>>>>,
     mode: Arc<AtomicU8>,
 }
