@@ -13,7 +13,7 @@ EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local test lint template-lint build zip invoke deploy deploy-function bench fuzz clean dev token
+.PHONY: help tools local check test lint template-lint build zip invoke deploy deploy-function bench fuzz clean dev token
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,18 +34,23 @@ tools: $(TOOLS) $(CHECKOV) ## Install cargo-lambda, moto, cfn-lint, checkov and 
 
 local: $(TOOLS) ## Run the function locally against the stand-ins and print each sample event's answer
 	cargo build --quiet --bin bootstrap
-	$(BIN)/python local/run.py target/debug/bootstrap
+	$(BIN)/python -m local.run target/debug/bootstrap
 
-test: $(TOOLS) $(CHECKOV) ## Every check: fmt, clippy, unit/integration/property/fault tests, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
+check: ## The inner loop: fmt, clippy, unit and integration tests, rust-version (no tool installs, no end-to-end)
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test
+	$(PYTHON) -m local.rust_version
+
+test: $(TOOLS) $(CHECKOV) ## Every check: make check, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
+	$(MAKE) --no-print-directory check
 	cargo build --quiet --bin bootstrap
-	$(BIN)/python local/run.py target/debug/bootstrap --check
-	$(BIN)/python local/run.py target/debug/bootstrap --check --runner rie
-	$(BIN)/python local/dev_check.py
+	$(BIN)/python -m local.run target/debug/bootstrap --check
+	$(BIN)/python -m local.run target/debug/bootstrap --check --runner rie
+	$(BIN)/python -m local.dev_check target/debug/bootstrap
 	$(MAKE) --no-print-directory template-lint
-	$(BIN)/python local/deploy_rehearsal.py
+	$(MAKE) --no-print-directory build
+	$(BIN)/python -m deploy.rehearsal
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
 	cargo fmt --check
@@ -74,26 +79,26 @@ invoke: $(TOOLS) ## Invoke the function with events/$(EVENT): sam local invoke w
 	else \
 		echo "No Docker: running target/debug/bootstrap under the SAM CLI's aws-lambda-rie, with the stand-ins" >&2; \
 		cargo build --quiet --bin bootstrap && \
-		$(BIN)/python local/invoke.py target/debug/bootstrap events/$(EVENT) events/env.json; \
+		$(BIN)/python -m local.invoke target/debug/bootstrap events/$(EVENT) events/env.json; \
 	fi
 
 PORT ?= 9000
 dev: $(TOOLS) ## HTTP on 127.0.0.1:$(PORT) like the template's API: JWT check, then the real function (Ctrl-C stops all)
 	cargo build --quiet --bin bootstrap
-	$(BIN)/python local/dev.py target/debug/bootstrap $(PORT)
+	$(BIN)/python -m local.dev target/debug/bootstrap $(PORT)
 
 SUB ?=
 SCOPE ?= parsec/sessions
 TTL ?= 3600
 token: $(TOOLS) ## Print a token make dev accepts: make -s token SUB=<user> [SCOPE=…] [TTL=<seconds, may be negative>]
 	@test -n "$(SUB)" || { echo "usage: make -s token SUB=<user> [SCOPE=...] [TTL=...]" >&2; exit 2; }
-	@$(BIN)/python local/mint_token.py --sub "$(SUB)" --scope "$(SCOPE)" --ttl "$(TTL)"
+	@$(BIN)/python -m local.mint_token --sub "$(SUB)" --scope "$(SCOPE)" --ttl "$(TTL)"
 
 FUNCTION_NAME ?= parsec-session-broker
 deploy-function: $(TOOLS) ## Deploy with cargo lambda alone: make deploy-function PARSEC_SECRET_ARN=<arn> [FUNCTION_NAME=…] [KMS_KEY_ARN=…]
 	@test -n "$(PARSEC_SECRET_ARN)" || { echo "usage: make deploy-function PARSEC_SECRET_ARN=<the secret's ARN> [FUNCTION_NAME=$(FUNCTION_NAME)] [KMS_KEY_ARN=<arn>]" >&2; exit 2; }
 	$(MAKE) --no-print-directory build
-	$(BIN)/python deploy/function.py --secret-arn "$(PARSEC_SECRET_ARN)" --function-name "$(FUNCTION_NAME)" \
+	$(BIN)/python -m deploy.function --secret-arn "$(PARSEC_SECRET_ARN)" --function-name "$(FUNCTION_NAME)" \
 		$(if $(KMS_KEY_ARN),--kms-key-arn "$(KMS_KEY_ARN)")
 
 deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)

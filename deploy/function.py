@@ -38,19 +38,12 @@ from botocore.exceptions import ClientError
 ROOT = Path(__file__).resolve().parent.parent
 INLINE_POLICY = "read-the-parsec-key"
 MANAGED = ("service-role/AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess")
-# A new function starts with the contract's defaults, so every setting is visible (and
-# editable) on the function; the values in this environment win.
-DEFAULTS = {
-    "PARSEC_SECRET_FIELD": "api_key",
-    "PARSEC_API_URL": "https://kessel-api.parsecgaming.com",
-    "EXTERNAL_ID_SOURCE": "claim",
-    "EXTERNAL_ID_CLAIM": "sub",
-    "SECRET_CACHE_TTL_SECONDS": "300",
-    "PARSEC_TIMEOUT_MS": "5000",
-    "PARSEC_WARM_UP": "true",
-}
-CONFIGURATION = (*DEFAULTS, "TRUSTED_CALLERS", "REQUIRED_SCOPE", "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM",
-                 "PARSEC_API_URL_ALLOW_ANY_HOST", "SESSION_QUOTA", "QUOTA_TABLE")
+# The function's variables, from the one list (docs/function-variables.json). A new function
+# starts with their defaults, so every setting is visible (and editable) on the function; the
+# values in this environment win. PARSEC_SECRET_ID comes from --secret-arn.
+VARIABLES = json.loads((ROOT / "docs" / "function-variables.json").read_text())["variables"]
+DEFAULTS = {v["name"]: v["default"] for v in VARIABLES if v["default"] is not None}
+CONFIGURATION = tuple(v["name"] for v in VARIABLES if v["name"] != "PARSEC_SECRET_ID")
 SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:.+$")
 
 

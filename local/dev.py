@@ -2,7 +2,7 @@
 """`make dev`: the broker over HTTP on 127.0.0.1, behind a front door that behaves like the
 template's HTTP API with its JWT authorizer.
 
-  dev.py BINARY [PORT]          (PORT defaults to 9000)
+  python -m local.dev BINARY [PORT]          (PORT defaults to 9000)
 
 - Only `POST /sessions` is routed; anything else is `404 {"message":"Not Found"}`.
 - The JWT check API Gateway's JWT authorizer makes (local/issuer.py): RS256 signature against
@@ -12,8 +12,8 @@ template's HTTP API with its JWT authorizer.
 - Then the real function, under AWS's Runtime Interface Emulator, with the payload 2.0 event
   API Gateway would send (`requestContext.authorizer.jwt.claims` as strings, `scopes`).
 - The stand-ins it needs: moto (Secrets Manager, seeded with the demo key) and the Parsec
-  stand-in. Configuration variables set in the environment (EXTERNAL_ID_SOURCE,
-  TRUSTED_CALLERS, ...) are passed to the function.
+  stand-in. The function's variables (docs/function-variables.json: EXTERNAL_ID_SOURCE,
+  TRUSTED_CALLERS, QUOTA_STORE_WAIT_MS, ...) set in the environment are passed to it.
 
 Prints how to get a token and a ready curl; one line per request; Ctrl-C stops everything.
 """
@@ -29,17 +29,13 @@ import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import issuer  # noqa: E402
-from stack import running_stack  # noqa: E402
+from . import issuer
+from .common import forwarded
+from .stack import running_stack
 
 ROUTE = ("POST", "/sessions")
 MAX_BODY = 1024 * 1024
-PASSED_THROUGH = ("EXTERNAL_ID_SOURCE", "EXTERNAL_ID_CLAIM", "TRUSTED_CALLERS", "REQUIRED_SCOPE",
-                  "ALLOW_MUTABLE_EXTERNAL_ID_CLAIM", "SECRET_CACHE_TTL_SECONDS", "PARSEC_TIMEOUT_MS",
-                  "SESSION_QUOTA", "QUOTA_TABLE")
 
 
 def claim_text(value):
@@ -153,7 +149,7 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     binary = sys.argv[1]
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 9000
-    overrides = {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}
+    overrides = forwarded()
     overrides["AWS_LAMBDA_LOG_LEVEL"] = "info"
     issuer.key_id()  # the issuer exists before the first token is asked for
     with tempfile.TemporaryDirectory(prefix="parsec-broker-dev-") as logs, \

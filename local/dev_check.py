@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""The test of `make dev` and `make token`, run by `make test`: starts `make dev` on a free
-loopback port, then checks that
+"""The test of `make dev` and `make token`, run by `make test` as
+`python -m local.dev_check BINARY`: starts what `make dev` runs (`python -m local.dev`) on a
+free loopback port, then checks that
 
-- a `make -s token` token gets 201 with a session;
+- a token from what `make token` runs (`python -m local.mint_token`) gets 201 with a session;
 - no token, an expired token, a token whose payload was altered, an `alg: none` token, an
   HS256 token (signed with the issuer's public key as the secret) and a token for another
   audience all get API Gateway's 401, and reach neither the function (so neither Secrets
@@ -26,9 +27,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import issuer  # noqa: E402
-from stack import ROOT, free_port  # noqa: E402
+from . import issuer
+from .common import ROOT, free_port, spawn, stop_tree
+from .report import Report
 
 
 def b64url(data):
@@ -39,11 +40,11 @@ def unb64url(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def make_token(*args):
-    out = subprocess.run(["make", "-s", "token", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         stdin=subprocess.DEVNULL)
+def make_token(sub, ttl=3600):
+    out = subprocess.run([sys.executable, "-m", "local.mint_token", "--sub", sub, "--ttl", str(ttl)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     if out.returncode != 0:
-        raise SystemExit(f"make token failed: {out.stderr}")
+        raise SystemExit(f"local.mint_token failed: {out.stderr}")
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -84,12 +85,14 @@ def alive(pid):
 
 
 def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m local.dev_check BINARY")
     port = free_port()
     url = f"http://127.0.0.1:{port}/sessions"
+    report = Report("make dev")
     problems = []
     with tempfile.NamedTemporaryFile("w+", prefix="make-dev-", suffix=".log") as out:
-        dev = subprocess.Popen(["make", "--no-print-directory", "dev", f"PORT={port}"], cwd=ROOT, stdout=out,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        dev = spawn([sys.executable, "-m", "local.dev", sys.argv[1], str(port)], out, cwd=ROOT)
         try:
             deadline = time.monotonic() + 300
             while "Ctrl-C stops everything" not in Path(out.name).read_text():
@@ -99,10 +102,11 @@ def main():
             banner = Path(out.name).read_text()
             logs = Path(re.search(r"logs:\s+(\S+)", banner).group(1))
 
-            good = make_token("SUB=user-42")
+            good = make_token("user-42")
             status, body = post(url, good)
-            if status != 201 or sorted(body or {}) != ["expires_at", "session_id"]:
-                problems.append(f"a valid token: {status} {body}")
+            report.check("a valid token gets 201 with a session",
+                         [] if status == 201 and sorted(body or {}) == ["expires_at", "session_id"]
+                         else [f"{status} {body}"])
 
             header, payload, signature = good.split(".")
             claims = json.loads(unb64url(payload))
@@ -114,7 +118,7 @@ def main():
             none_header = b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
             refused = {
                 "no token": None,
-                "an expired token": make_token("SUB=user-42", "TTL=-60"),
+                "an expired token": make_token("user-42", ttl=-60),
                 "an altered payload": f"{header}.{forged_claims}.{signature}",
                 "alg none": f"{none_header}.{payload}.",
                 "HS256 with the public key as secret": f"{hs_header}.{payload}.{hs_signature}",
@@ -123,29 +127,23 @@ def main():
             }
             for what, token in refused.items():
                 status, body = post(url, token)
-                if status != 401 or body != {"message": "Unauthorized"}:
-                    problems.append(f"{what}: {status} {body}")
+                report.check(f"{what}: API Gateway's 401",
+                             [] if status == 401 and body == {"message": "Unauthorized"} else [f"{status} {body}"])
             status, body = post(url.replace("/sessions", "/other"), good)
-            if status != 404:
-                problems.append(f"another route: {status} {body}")
+            report.check("another route: 404", [] if status == 404 else [f"{status} {body}"])
 
             audit_lines = sum(p.read_text(errors="replace").count("session request")
                               for p in logs.glob("function*.log"))
-            if audit_lines != 1:
-                problems.append(f"the function saw {audit_lines} requests; only the valid token's should reach it")
+            report.check("only the valid token's request reached the function",
+                         [] if audit_lines == 1 else [f"the function saw {audit_lines} requests"])
             parsec = int(re.search(r"Parsec stand-in on 127.0.0.1:(\d+)", banner).group(1))
             with urllib.request.urlopen(f"http://127.0.0.1:{parsec}/_stats", timeout=5) as r:
                 sessions = json.loads(r.read())["requests"]
-            if sessions != 1:
-                problems.append(f"Parsec saw {sessions} requests, expected 1")
+            report.check("Parsec saw one request", [] if sessions == 1 else [f"Parsec saw {sessions} requests"])
         finally:
             started = descendants(dev.pid)
-            os.killpg(dev.pid, signal.SIGINT)
-            try:
-                dev.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            if not stop_tree(dev, signal.SIGINT, timeout=30):
                 problems.append("make dev did not stop within 30 s of Ctrl-C")
-                os.killpg(dev.pid, signal.SIGKILL)
             time.sleep(0.5)
             left = [pid for pid in started if alive(pid)]
             if left:
@@ -153,10 +151,8 @@ def main():
                 for pid in left:
                     os.kill(pid, signal.SIGKILL)
         print("\n".join(line for line in Path(out.name).read_text().splitlines() if "->" in line))
-    for p in problems:
-        print(f"  FAIL {p}")
-    print(f"make dev: {'FAILED' if problems else 'ok'} ({len(problems)} problem(s), {len(started)} processes stopped)")
-    return 1 if problems else 0
+    report.check(f"Ctrl-C stops everything ({len(started)} processes)", problems)
+    return report.finish()
 
 
 if __name__ == "__main__":

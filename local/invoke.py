@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """`make invoke` without Docker: what `sam local invoke` does, with the same emulator.
 
-  invoke.py BINARY EVENT_FILE [ENV_JSON]
+  python -m local.invoke BINARY EVENT_FILE [ENV_JSON]
 
 Starts the Secrets Manager emulator (moto, seeded with the demo key) and the Parsec
 stand-in on 127.0.0.1, runs BINARY under AWS's Runtime Interface Emulator (the
 `aws-lambda-rie` the SAM CLI wheel ships, which `sam local invoke` runs in its container)
 with the variables of ENV_JSON (`events/env.json` by default; its Secrets Manager and
-Parsec endpoints are pointed at the stand-ins started here), sends EVENT_FILE once,
+Parsec endpoints are pointed at the stand-ins started here) and the function's variables
+(docs/function-variables.json) set in the environment, sends EVENT_FILE once,
 prints the function's answer and stops everything.
 """
 
@@ -16,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, running_stack  # noqa: E402
+from .common import ROOT, forwarded
+from .stack import running_stack
 
 FUNCTION = "SessionBrokerFunction"
 
@@ -32,7 +33,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="parsec-broker-invoke-") as logs, \
             running_stack(binary, logs, runner="rie") as stack:
         local = stack.function_env()
-        overrides = {**variables,
+        overrides = {**variables, **forwarded(),
                      "PARSEC_API_URL": local["PARSEC_API_URL"],
                      "AWS_ENDPOINT_URL_SECRETS_MANAGER": local["AWS_ENDPOINT_URL_SECRETS_MANAGER"]}
         stack.start_function(overrides)

@@ -7,13 +7,13 @@ JWKS. Signing and checking use PyJWT with `cryptography`: no hand-rolled crypto.
 import json
 import time
 import uuid
-from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-ROOT = Path(__file__).resolve().parent.parent
+from .common import ROOT
+
 HOME = ROOT / ".dev" / "issuer"
 ISSUER = "https://local-issuer.parsec-session-broker.invalid"
 AUDIENCE = "parsec-broker-local"

@@ -7,11 +7,8 @@ TTL may be negative (an expired token). The token is the last line printed.
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import issuer  # noqa: E402
+from . import issuer
 
 
 def main():

@@ -13,7 +13,7 @@ Faults for local experiments, set with environment variables:
   STANDIN_KEYS         comma-separated accepted keys (default: the demo key)
   STANDIN_DELAY_MS     service time added to every session request (default 0)
   STANDIN_SESSION_TTL  seconds until a session expires (default 10800)
-Listens on 127.0.0.1 only. Usage: parsec_standin.py PORT
+Listens on 127.0.0.1 only. Usage: python -m local.parsec_standin PORT
 """
 
 import json
@@ -24,7 +24,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DEMO_KEY = "demo-enterprise-key-0123456789abcdef"
+from .common import DEMO_KEY
+
 KEYS = {k for k in os.environ.get("STANDIN_KEYS", DEMO_KEY).split(",") if k}
 DELAY = int(os.environ.get("STANDIN_DELAY_MS", "0")) / 1000.0
 TTL = int(os.environ.get("STANDIN_SESSION_TTL", "10800"))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs the function locally against the stand-ins and sends it every sample event.
 
-  run.py BINARY            print each event's status and body (`make local`)
-  run.py BINARY --check    also assert the expected status, error code, request id and
+  python -m local.run BINARY          print each event's status and body (`make local`)
+  python -m local.run BINARY --check  also assert the expected status, error code, request id and
                            body shape, and that no secret reached the function's log
                            (the end-to-end test of `make test`)
   --runner rie             run the binary under AWS's Runtime Interface Emulator (what
@@ -15,9 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scenarios import SCENARIOS  # noqa: E402
-from stack import DEMO_KEY, ROOT, RUNNERS, running_stack  # noqa: E402
+from .common import DEMO_KEY, ROOT
+from .report import Report
+from .scenarios import SCENARIOS
+from .stack import RUNNERS, running_stack
 
 CONTRACT_HEADERS = {"content-type": "application/json", "cache-control": "no-store", "pragma": "no-cache",
                     "x-content-type-options": "nosniff"}
@@ -72,7 +73,7 @@ def main():
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--runner", choices=RUNNERS, default="cargo-lambda")
     args = parser.parse_args()
-    passed = failed = 0
+    report = Report("e2e")
     issued = []
     with tempfile.TemporaryDirectory(prefix="parsec-broker-local-") as logs, running_stack(args.binary, logs, args.runner) as stack:
         print(f"runner: {args.runner}")
@@ -86,11 +87,11 @@ def main():
                 if "session_id" in body:
                     issued.append(body["session_id"])
                 problems = shape_problems(response, status, code, json.loads(path.read_text())) if args.check else []
-                mark = ("FAIL " if problems else "ok   ") if args.check else ""
-                print(f"  {mark}{event:34} {show(response)}")
-                for p in problems:
-                    print(f"       {p}")
-                passed, failed = (passed + 1, failed) if not problems else (passed, failed + 1)
+                line = f"{event:34} {show(response)}"
+                if args.check:
+                    report.check(line, problems)
+                else:
+                    print(f"  {line}")
             stack.stop_function()
         if args.check:
             for variable, overrides in [
@@ -107,18 +108,15 @@ def main():
                 code, output = stack.start_up_failure(overrides)
                 lines = [line for line in output.splitlines() if line.strip()]
                 if code != 0 and len(lines) == 1 and variable in lines[0]:
-                    passed += 1
-                    print(f"  ok   bad {variable} stops start-up: {lines[0].strip()}")
+                    report.ok(f"bad {variable} stops start-up: {lines[0].strip()}")
                 else:
-                    failed += 1
-                    print(f"  FAIL bad {variable}: exit {code}, output {output!r}")
+                    report.fail(f"bad {variable}: exit {code}, output {output!r}")
         if args.check:
             covered = {event for _, _, cases in SCENARIOS for event, _, _ in cases}
             missing = sorted(p.name for p in (ROOT / "events").glob("*.json") if p.name != "env.json"
                              and p.name not in covered)
             if missing:
-                failed += 1
-                print(f"  FAIL sample events no scenario sends: {missing}")
+                report.fail(f"sample events no scenario sends: {missing}")
         stats = stack.parsec_stats()
         print(f"\nParsec stand-in: {stats['requests']} requests on {stats['connections']} connection(s)")
         function_logs = "".join(p.read_text(errors="replace") for p in Path(logs).glob("function*.log"))
@@ -130,22 +128,15 @@ def main():
                 counted = function_logs.count('quota="store"') + function_logs.count('"quota":"store"')
                 failing = function_logs.count("the quota store is failing")
                 if counted == 0 or failing:
-                    failed += 1
-                    print(f"  FAIL quota: {counted} requests counted in DynamoDB, {failing} store failure warning(s)")
+                    report.fail(f"quota: {counted} requests counted in DynamoDB, {failing} store failure warning(s)")
                 else:
-                    passed += 1
-                    print(f"  ok   quota: {counted} requests counted in moto's DynamoDB, no store failure")
+                    report.ok(f"quota: {counted} requests counted in moto's DynamoDB, no store failure")
             if leaks or lines == 0:
-                failed += 1
-                print(f"  FAIL log check: {len(leaks)} secret(s) found in the function's trace-level log, "
-                      f"{lines} audit lines")
+                report.fail(f"log check: {len(leaks)} secret(s) found in the function's trace-level log, "
+                            f"{lines} audit lines")
             else:
-                passed += 1
-                print(f"  ok   log check: {lines} audit lines at trace level, no key, session id or Authorization value")
-    if args.check:
-        print(f"\ne2e: {passed} passed, {failed} failed")
-        return 1 if failed else 0
-    return 0
+                report.ok(f"log check: {lines} audit lines at trace level, no key, session id or Authorization value")
+    return report.finish() if args.check else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Which sample events run under which configuration, and what each must answer.
 Shared by `make local` (which prints) and the end-to-end test (which asserts)."""
 
+from .common import function_variables
+
 CLAIM_MODE = {}
 # The sample backend token's app client and the sample IAM backend's role.
 BODY_MODE = {
@@ -79,3 +81,11 @@ SCENARIOS = [
         ("http-api-jwt.json", 502, "upstream_unreachable"),
     ]),
 ]
+
+
+# A scenario may only set the function's own variables (docs/function-variables.json) and the
+# AWS SDK's and runtime's (AWS_*).
+_UNLISTED = sorted({name for _, env, _ in SCENARIOS for name in env if not name.startswith("AWS_")}
+                   - {v["name"] for v in function_variables()})
+if _UNLISTED:
+    raise SystemExit(f"scenarios set variables docs/function-variables.json does not list: {_UNLISTED}")

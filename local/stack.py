@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import moto
+from .common import DEMO_KEY, FAKE_AWS, ROOT, free_port, spawn, stop_tree, wait_for_port
+
 SECRET_ID = "parsec/enterprise-api-key"
-DEMO_KEY = "demo-enterprise-key-0123456789abcdef"
 # The demo secret and a few broken ones, for the end-to-end fault scenarios.
 SEEDED_SECRETS = {
     SECRET_ID: json.dumps({"api_key": DEMO_KEY}),
@@ -34,31 +34,6 @@ SEEDED_SECRETS = {
     "parsec/revoked-key": json.dumps({"api_key": "revoked-key-0000"}),
 }
 QUOTA_TABLE = "parsec-session-quotas"
-FAKE_AWS = {
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, what, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
 RUNNERS = ("cargo-lambda", "rie")
@@ -88,22 +63,19 @@ class Stack:
         self.function_log = None
 
     def spawn(self, name, argv, env=None):
-        log = open(self.log_dir / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = spawn(argv, open(self.log_dir / f"{name}.log", "wb"), env=env, cwd=ROOT)
         self.procs.append(proc)
         return proc
 
     def start(self):
         self.moto_port, self.parsec_port, self.rt_port = free_port(), free_port(), free_port()
-        moto = self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)])
-        parsec = self.spawn("parsec", [sys.executable, str(ROOT / "local" / "parsec_standin.py"), str(self.parsec_port)],
+        self.procs.append(moto.start(self.moto_port, open(self.log_dir / "moto.log", "wb")))
+        parsec = self.spawn("parsec", [sys.executable, "-m", "local.parsec_standin", str(self.parsec_port)],
                             env={**os.environ, "STANDIN_KEYS": DEMO_KEY})
         if self.runner == "cargo-lambda":
             emulator = self.spawn("runtime-api", ["cargo", "lambda", "watch", "--only-lambda-apis",
                                                   "-A", "127.0.0.1", "-P", str(self.rt_port)])
             wait_for_port(self.rt_port, "cargo lambda's Runtime API", emulator, timeout=60)
-        wait_for_port(self.moto_port, "moto_server", moto)
         wait_for_port(self.parsec_port, "the Parsec stand-in", parsec)
         self.seed_secret()
         return self
@@ -121,13 +93,7 @@ class Stack:
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
 
     def moto_call(self, service, target, payload):
-        json_version = "1.0" if service == "dynamodb" else "1.1"
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.moto_port}/", data=json.dumps(payload).encode(), method="POST",
-            headers={"X-Amz-Target": target, "Content-Type": f"application/x-amz-json-{json_version}",
-                     "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"{}")
+        return moto.call(self.moto_port, service, target, payload)
 
     def function_env(self, overrides=None):
         """The function's environment: the stand-ins' endpoints, fake credentials, `overrides`."""
@@ -175,9 +141,8 @@ class Stack:
         return proc.returncode, proc.stdout + proc.stderr
 
     def stop_function(self):
-        if self.function and self.function.poll() is None:
-            os.killpg(self.function.pid, signal.SIGTERM)  # the RIE and the binary it started
-            self.function.wait(timeout=10)
+        if self.function:
+            stop_tree(self.function)  # the RIE and the binary it started
         self.function = None
 
     def invoke(self, event_path):
@@ -205,17 +170,7 @@ class Stack:
 
     def stop(self):
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_tree(proc)
 
 
 @contextmanager

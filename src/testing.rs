@@ -22,6 +22,9 @@ pub use crate::secrets::memory::{misconfigured, transient, versioned, MemorySecr
 /// Any secret source, minter and quota store as the broker's dependencies.
 pub struct With<S, P, Q = MemoryQuotaStore>(PhantomData<(S, P, Q)>);
 
+/// All three in memory: what the property tests and the fuzz targets run on.
+pub type Doubles = With<MemorySecrets, std::sync::Arc<MemoryParsec>>;
+
 impl<S: SecretSource, P: SessionMinter, Q: QuotaStore> Deps for With<S, P, Q> {
     type Secrets = S;
     type Parsec = P;

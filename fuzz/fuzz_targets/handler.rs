@@ -9,9 +9,7 @@ use session_broker::broker::Broker;
 use session_broker::entrypoints::lambda::handle_raw;
 use session_broker::entrypoints::Service;
 use session_broker::observability::metrics::MetricsSink;
-use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
-
-type Doubles = With<MemorySecrets, MemoryParsec>;
+use session_broker::testing::{self, versioned, Doubles, MemorySecrets};
 
 fn broker(mode: &str) -> Service<Doubles> {
     let mut vars = vec![("EXTERNAL_ID_SOURCE", mode)];
@@ -20,7 +18,7 @@ fn broker(mode: &str) -> Service<Doubles> {
         vars.push(("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend"));
     }
     let config = testing::config(&vars).unwrap();
-    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), MemoryParsec::default(), None);
+    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), Default::default(), None);
     Service::new(broker, MetricsSink::Off)
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use crate::quotas::local::LocalCounter;
+use crate::quotas::per_process::PerProcessCounter;
 use crate::quotas::{QuotaKey, QuotaStore, Take};
 
 /// The longest a request waits for the store.
@@ -83,7 +83,7 @@ pub struct QuotaGate<Q> {
     store: Q,
     limit: QuotaLimit,
     store_wait: Duration,
-    local: LocalCounter,
+    local: PerProcessCounter,
     health: Mutex<Health>,
     failures: AtomicU64,
 }
@@ -103,7 +103,7 @@ impl<Q: QuotaStore> QuotaGate<Q> {
             store,
             limit,
             store_wait,
-            local: LocalCounter::default(),
+            local: PerProcessCounter::default(),
             health: Mutex::default(),
             failures: AtomicU64::new(0),
         }

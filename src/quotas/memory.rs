@@ -1,14 +1,14 @@
 //! An in-memory [`QuotaStore`]: the double tests and tools share. Counts like the real store
-//! (a [`LocalCounter`] underneath), counts its calls, and can be made to fail or to hang.
+//! (a [`PerProcessCounter`] underneath), counts its calls, and can be made to fail or to hang.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::quotas::local::LocalCounter;
+use crate::quotas::per_process::PerProcessCounter;
 use crate::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
 
 #[derive(Default)]
 pub struct MemoryQuotaStore {
-    counter: LocalCounter,
+    counter: PerProcessCounter,
     failing: AtomicBool,
     hanging: AtomicBool,
     calls: AtomicUsize,

@@ -9,9 +9,9 @@
 
 pub mod dynamodb;
 pub mod gate;
-pub mod local;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod per_process;
 
 use std::fmt;
 use std::future::Future;

@@ -3,6 +3,7 @@
 //! All compile into one binary (see zero-to-production's `tests/api`).
 
 mod adapter;
+mod configuration_list;
 mod faults_under_load;
 mod helpers;
 mod identity;

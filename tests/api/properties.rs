@@ -12,9 +12,7 @@ use session_broker::domain::external_id::ExternalId;
 use session_broker::entrypoints::request::serve;
 use session_broker::entrypoints::Service;
 use session_broker::observability::metrics::MetricsSink;
-use session_broker::testing::{self, versioned, MemoryParsec, MemorySecrets, With};
-
-type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;
+use session_broker::testing::{self, versioned, Doubles, MemoryParsec, MemorySecrets};
 
 fn broker(mode: &str) -> (Service<Doubles>, Arc<MemoryParsec>) {
     let config = testing::config(&[
@@ -223,4 +221,96 @@ async fn a_panic_on_the_request_path_still_answers_the_contracts_500() {
     // The process lives on: the same broker answers the next request.
     let again = serve(&broker, crate::helpers::event("http-api-no-authorizer.json")).await;
     assert_eq!(again.status(), 401);
+}
+
+/// `Broker::handle` on what an entry point read, no event built: whatever mix of
+/// failures a request has, the answer is that of the first failing check in the contract's
+/// order (2 method, 3 caller, 4 scope, 5 size, 6 media type, 7 shape, 8 which user, 9 the
+/// external_id rules), and only a request that passes them all reaches Parsec.
+fn first_failing_check(
+    post: bool,
+    has_caller: bool,
+    has_scope: bool,
+    too_large: bool,
+    json_type: bool,
+    body: u8,
+    bad_claim: bool,
+) -> Result<(), TestCaseError> {
+    use session_broker::broker::Inbound;
+    use session_broker::domain::caller::{Caller, CallerKind};
+    let config =
+        testing::config(&[("PARSEC_API_URL", "http://127.0.0.1:9"), ("REQUIRED_SCOPE", "parsec/sessions")])
+            .unwrap();
+    let parsec = Arc::new(MemoryParsec::default());
+    let broker =
+        Broker::<Doubles>::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None);
+    let sub = if bad_claim { "\u{200b}user-42" } else { "user-42" };
+    let scopes = if has_scope { vec!["parsec/sessions".to_owned()] } else { Vec::new() };
+    let caller = Caller::new(CallerKind::Jwt, [("sub".to_owned(), sub.to_owned())].into(), scopes);
+    // 0 empty, 1 `{}`, 2 the caller's own id, 3 another user's, 4 not an object.
+    let mut text = match body {
+        0 => String::new(),
+        1 => "{}".to_owned(),
+        2 => json!({"external_id": sub}).to_string(),
+        3 => json!({"external_id": "user-7"}).to_string(),
+        _ => "[1]".to_owned(),
+    };
+    if too_large {
+        text = format!("{{\"external_id\":\"user-42\"{}}}", " ".repeat(4096));
+    }
+    let content_type: &[u8] = if json_type { b"application/json" } else { b"text/plain" };
+    let inbound = Inbound {
+        request_id: "r".into(),
+        method: if post { "POST" } else { "GET" },
+        caller: has_caller.then_some(caller).flatten(),
+        content_type: Some(content_type),
+        body: text.as_bytes(),
+        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+        source_ip: None,
+        user_agent: None,
+    };
+    let expected = if !post {
+        Some("method_not_allowed")
+    } else if !has_caller {
+        Some("unauthenticated")
+    } else if !has_scope {
+        Some("forbidden")
+    } else if too_large {
+        Some("payload_too_large")
+    } else if !text.is_empty() && !json_type {
+        Some("unsupported_media_type")
+    } else if body == 4 {
+        Some("invalid_request")
+    } else if body == 3 {
+        Some("forbidden")
+    } else if bad_claim {
+        Some("invalid_external_id")
+    } else {
+        None
+    };
+    let outcome = runtime().block_on(broker.handle(inbound));
+    prop_assert_eq!(outcome.error_code(), expected);
+    prop_assert_eq!(parsec.external_ids().len(), usize::from(expected.is_none()));
+    prop_assert_eq!(
+        outcome.record.external_id.is_some(),
+        expected.is_none() || expected == Some("quota_exceeded")
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_first_failing_check_in_the_contracts_order_decides_the_answer(
+        post in any::<bool>(),
+        has_caller in any::<bool>(),
+        has_scope in any::<bool>(),
+        too_large in any::<bool>(),
+        json_type in any::<bool>(),
+        body in 0u8..5,
+        bad_claim in any::<bool>(),
+    ) {
+        first_failing_check(post, has_caller, has_scope, too_large, json_type, body, bad_claim)?;
+    }
 }

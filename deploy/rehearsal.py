@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Rehearses `make deploy-function` against a local AWS (moto, with the AWS managed
+"""Rehearses `make deploy-function` (`python -m deploy.function`, on the arm64 binary
+`make build` left in target/lambda) against a local AWS (moto, with the AWS managed
 policies loaded) and checks what it left, through the Lambda and IAM APIs:
 
 1. deploy into an empty account: the function and its role as README says;
@@ -16,21 +17,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import FAKE_AWS, ROOT, free_port, wait_for_port  # noqa: E402
+import boto3
 
-import boto3  # noqa: E402
+from local import moto
+from local.common import FAKE_AWS, ROOT, free_port, stop_tree
+from local.report import Report
 
 FUNCTION = "parsec-session-broker"
 TEMPLATE_TIMEOUT = 8  # template.yaml's Globals.Function.Timeout
 
 
 def deploy(env, secret_arn):
-    done = subprocess.run(["make", "--no-print-directory", "deploy-function", f"PARSEC_SECRET_ARN={secret_arn}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "deploy.function", "--secret-arn", secret_arn,
+                           "--function-name", FUNCTION], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1800, stdin=subprocess.DEVNULL)
     print(done.stdout.strip())
     if done.returncode != 0:
-        raise SystemExit(f"make deploy-function failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        raise SystemExit(f"python -m deploy.function failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
 def role_problems(iam, role_name, secret_arn):
@@ -76,12 +79,8 @@ def main():
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="parsec-broker-deploy-") as logs:
-        log = open(Path(logs) / "moto.log", "wb")
-        moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+        server = moto.start(port, open(Path(logs) / "moto.log", "wb"), managed_policies=True)
         try:
-            wait_for_port(port, "moto_server", moto)
             env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": endpoint}
             for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_SECRETS_MANAGER", *[k for k in os.environ
                          if k in ("EXTERNAL_ID_SOURCE", "TRUSTED_CALLERS", "FUNCTION_NAME")]):
@@ -124,12 +123,13 @@ def main():
             print(json.dumps({"code_sha256": [first_code, conf["CodeSha256"]], "role": role_arn,
                               "environment": sorted(conf["Environment"]["Variables"])}))
         finally:
-            moto.terminate()
-            moto.wait(timeout=10)
+            stop_tree(server)
+    report = Report("deploy rehearsal")
     for p in problems:
-        print(f"  FAIL {p}")
-    print(f"deploy rehearsal: {'FAILED' if problems else 'ok'} ({len(problems)} problem(s))")
-    return 1 if problems else 0
+        report.fail(p)
+    if not problems:
+        report.ok("two deploys: the function, its role and the operator's configuration as README says")
+    return report.finish()
 
 
 if __name__ == "__main__":

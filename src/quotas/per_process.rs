@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::quotas::{QuotaKey, Take};
 
 #[derive(Default)]
-pub struct LocalCounter {
+pub struct PerProcessCounter {
     counts: Mutex<HashMap<QuotaKey, Count>>,
 }
 
@@ -23,7 +23,7 @@ struct Count {
     store: u32,
 }
 
-impl LocalCounter {
+impl PerProcessCounter {
     pub fn take(&self, key: &QuotaKey, limit: u32) -> Take {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         // Windows that have ended are of no use: forget them as a new one starts.
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn each_user_gets_the_limit_in_each_window_and_a_refund_frees_one() {
-        let counter = LocalCounter::default();
+        let counter = PerProcessCounter::default();
         assert_eq!(counter.take(&key("a", 0), 2), Take::Granted { count: 1 });
         assert_eq!(counter.take(&key("a", 0), 2), Take::Granted { count: 2 });
         assert_eq!(counter.take(&key("a", 0), 2), Take::Exhausted { count: 2 });
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn counting_starts_from_the_highest_count_the_store_reported() {
-        let counter = LocalCounter::default();
+        let counter = PerProcessCounter::default();
         counter.observe(&key("a", 0), 4);
         counter.observe(&key("a", 0), 2);
         assert_eq!(counter.take(&key("a", 0), 5), Take::Granted { count: 5 });
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn one_process_never_hands_out_more_than_the_limit_whatever_the_store_says() {
-        let counter = LocalCounter::default();
+        let counter = PerProcessCounter::default();
         // A store that loses updates reports the same count twice.
         assert!(counter.admit_store_grant(&key("a", 0), 1, 2));
         assert!(counter.admit_store_grant(&key("a", 0), 1, 2));
