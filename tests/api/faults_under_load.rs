@@ -37,6 +37,7 @@ impl Stack {
         let parsec = stubs::parsec().await;
         let emulator = Arc::new(Emulator::start().await);
         emulator.set_timeout(FUNCTION_TIMEOUT);
+        emulator.keep_stdout();
         let env: Vec<(String, String)> = [
             ("AWS_LAMBDA_FUNCTION_NAME", "faults"),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),

@@ -46,8 +46,9 @@ struct State {
 pub struct Emulator {
     server: Server,
     state: Arc<State>,
-    /// What the function wrote to stdout (its logs), up to [`STDOUT_KEPT`].
-    stdout: Arc<Mutex<Vec<u8>>>,
+    /// What the function wrote to stdout (its logs), up to [`STDOUT_KEPT`], once
+    /// [`Emulator::keep_stdout`] asked for it; otherwise drained unread, as in a measurement.
+    stdout: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 /// How much of the function's stdout is kept for tests to read.
@@ -195,9 +196,10 @@ impl Emulator {
             tokio::spawn(async move {
                 let mut sink = vec![0u8; 65536];
                 while let Ok(n @ 1..) = out.read(&mut sink).await {
-                    let mut kept = kept.lock().unwrap();
-                    let room = STDOUT_KEPT.saturating_sub(kept.len()).min(n);
-                    kept.extend_from_slice(&sink[..room]);
+                    if let Some(kept) = kept.lock().unwrap().as_mut() {
+                        let room = STDOUT_KEPT.saturating_sub(kept.len()).min(n);
+                        kept.extend_from_slice(&sink[..room]);
+                    }
                 }
             });
         }
@@ -214,10 +216,16 @@ impl Emulator {
         (child, ready - started, Duration::from_nanos(cpu))
     }
 
-    /// The function's stdout so far (its log lines and metric documents).
+    /// Keeps the function's stdout from now on, for [`Emulator::stdout_text`].
+    #[allow(dead_code)] // for tests/api/faults_under_load.rs, which compiles this file
+    pub fn keep_stdout(&self) {
+        self.stdout.lock().unwrap().get_or_insert_with(Vec::new);
+    }
+
+    /// The function's stdout kept so far (its log lines and metric documents).
     #[allow(dead_code)] // read by tests/api/faults_under_load.rs, which compiles this file
     pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(self.stdout.lock().unwrap().as_deref().unwrap_or_default()).into_owned()
     }
 
     pub fn pid(&self) -> u32 {
