@@ -12,8 +12,9 @@ use crate::domain::trust::TrustedCallers;
 use crate::quotas::gate::{QuotaLimit, STORE_WAIT};
 
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
-/// The one `https` host the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`.
-pub const PARSEC_HOST: &str = "kessel-api.parsecgaming.com";
+/// The `https` hosts the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`: the
+/// documented one and the one Parsec's current clients use.
+pub const PARSEC_HOSTS: [&str; 2] = ["kessel-api.parsecgaming.com", "kessel-api.parsec.app"];
 const SESSIONS_PATH: &str = "enterprise/sessions";
 /// Lambda's longest invocation; a larger upstream budget can never be used.
 const MAX_TIMEOUT_MS: u64 = 900_000;
@@ -93,7 +94,7 @@ impl Config {
             if !flag(&get, "PARSEC_API_URL_ALLOW_ANY_HOST")? {
                 return Err(invalid(
                     "PARSEC_API_URL",
-                    "must be on kessel-api.parsecgaming.com (or loopback); set PARSEC_API_URL_ALLOW_ANY_HOST=true to send the key elsewhere",
+                    "must be on kessel-api.parsecgaming.com or kessel-api.parsec.app (or loopback); set PARSEC_API_URL_ALLOW_ANY_HOST=true to send the key elsewhere",
                 ));
             }
             warnings.push(ConfigWarning {
@@ -209,7 +210,7 @@ fn flag(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result
 }
 
 fn is_parsec(url: &Url) -> bool {
-    url.host_str().is_some_and(|host| host.eq_ignore_ascii_case(PARSEC_HOST))
+    url.host_str().is_some_and(|host| PARSEC_HOSTS.iter().any(|parsec| host.eq_ignore_ascii_case(parsec)))
 }
 
 /// Checks the base URL (https, or http to a loopback host only) and joins the

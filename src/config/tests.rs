@@ -154,6 +154,13 @@ fn the_key_goes_only_to_parsecs_host_unless_explicitly_allowed() {
         assert_eq!(failing_variable(&[("PARSEC_API_URL", other)]), "PARSEC_API_URL", "{other}");
     }
     assert!(with_secret(&[("PARSEC_API_URL", "https://KESSEL-API.parsecgaming.com/")]).is_ok());
+    let current = with_secret(&[("PARSEC_API_URL", "https://kessel-api.parsec.app")]).unwrap();
+    assert!(current.warnings.is_empty(), "the host Parsec's current clients use passes the pin");
+    assert_eq!(current.sessions_url.as_str(), "https://kessel-api.parsec.app/enterprise/sessions");
+    assert_eq!(
+        failing_variable(&[("PARSEC_API_URL", "https://kessel-api.parsec.app.evil.example")]),
+        "PARSEC_API_URL"
+    );
     for loopback in ["https://127.0.0.1:8443", "https://localhost", "http://[::1]:9"] {
         assert!(with_secret(&[("PARSEC_API_URL", loopback)]).unwrap().warnings.is_empty(), "{loopback}");
     }

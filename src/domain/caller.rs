@@ -14,6 +14,14 @@ pub enum CallerKind {
 }
 
 impl CallerKind {
+    pub const ALL: [CallerKind; 4] =
+        [CallerKind::Jwt, CallerKind::LambdaAuthorizer, CallerKind::Iam, CallerKind::Cognito];
+
+    /// The kind as the audit line writes it (`jwt`, `lambda_authorizer`, `iam`, `cognito`).
+    pub fn parse(text: &str) -> Option<CallerKind> {
+        CallerKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CallerKind::Jwt => "jwt",

@@ -10,9 +10,13 @@ pub const MAX_EXTERNAL_ID_BYTES: usize = 63;
 pub struct ExternalId(String);
 
 impl ExternalId {
-    /// Accepts 1 to 63 bytes of UTF-8 with no control or format characters
-    /// and no white space at either end: hosts see the id as the user's name,
-    /// so it must not be able to look like someone else's.
+    /// Accepts 1 to 63 bytes of UTF-8 that can only look like what they are:
+    /// hosts see the id as the user's name, so it must not be able to look like
+    /// someone else's. Refused anywhere in the id: controls, format characters,
+    /// private-use, unassigned and surrogate code points, line and paragraph
+    /// separators, every Default_Ignorable_Code_Point (fillers, variation
+    /// selectors, the combining grapheme joiner, ...), the Braille blank U+2800
+    /// and any white space but U+0020, which may not start or end it.
     pub fn parse(value: &str) -> Result<Self, &'static str> {
         if value.is_empty() {
             return Err("external_id must not be empty.");
@@ -23,10 +27,13 @@ impl ExternalId {
         if value.chars().any(char::is_control) {
             return Err("external_id must not contain control characters.");
         }
-        if value.chars().any(is_format_character) {
-            return Err("external_id must not contain invisible format characters (zero-width, bidi, BOM).");
+        if value.chars().any(is_invisible) {
+            return Err("external_id must not contain invisible or unassigned characters (zero-width, bidi, fillers, variation selectors, BOM).");
         }
-        if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        if value.chars().any(|c| c.is_whitespace() && c != ' ') {
+            return Err("external_id must not contain white space other than the ordinary space.");
+        }
+        if value.starts_with(' ') || value.ends_with(' ') {
             return Err("external_id must not start or end with white space.");
         }
         Ok(ExternalId(value.to_owned()))
@@ -37,35 +44,49 @@ impl ExternalId {
     }
 }
 
-/// Unicode general category Cf (format characters), as of Unicode 16.0:
-/// invisible characters that change how text around them looks (soft hyphen,
-/// zero-width space and joiners, bidi controls, the BOM, tags, ...).
-const FORMAT_CHARACTERS: &[(char, char)] = &[
+/// The Unicode version the character tables come from: the general categories
+/// (`unicode-general-category`) and [`DEFAULT_IGNORABLE`].
+pub const UNICODE_VERSION: (u64, u64, u64) = unicode_general_category::UNICODE_VERSION;
+
+/// Default_Ignorable_Code_Point, from Unicode 16.0's DerivedCoreProperties.txt:
+/// code points that render as nothing (Cf characters, Hangul fillers, variation
+/// selectors, the combining grapheme joiner, reserved ignorables).
+const DEFAULT_IGNORABLE: &[(char, char)] = &[
     ('\u{00AD}', '\u{00AD}'),
-    ('\u{0600}', '\u{0605}'),
+    ('\u{034F}', '\u{034F}'),
     ('\u{061C}', '\u{061C}'),
-    ('\u{06DD}', '\u{06DD}'),
-    ('\u{070F}', '\u{070F}'),
-    ('\u{0890}', '\u{0891}'),
-    ('\u{08E2}', '\u{08E2}'),
-    ('\u{180E}', '\u{180E}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
     ('\u{200B}', '\u{200F}'),
     ('\u{202A}', '\u{202E}'),
-    ('\u{2060}', '\u{2064}'),
-    ('\u{2066}', '\u{206F}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
     ('\u{FEFF}', '\u{FEFF}'),
-    ('\u{FFF9}', '\u{FFFB}'),
-    ('\u{110BD}', '\u{110BD}'),
-    ('\u{110CD}', '\u{110CD}'),
-    ('\u{13430}', '\u{1343F}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
     ('\u{1BCA0}', '\u{1BCA3}'),
     ('\u{1D173}', '\u{1D17A}'),
-    ('\u{E0001}', '\u{E0001}'),
-    ('\u{E0020}', '\u{E007F}'),
+    ('\u{E0000}', '\u{E0FFF}'),
 ];
 
-fn is_format_character(c: char) -> bool {
-    FORMAT_CHARACTERS.iter().any(|(first, last)| (*first..=*last).contains(&c))
+/// The Braille pattern blank: a letter-like symbol that prints as a space.
+const BRAILLE_BLANK: char = '\u{2800}';
+
+fn is_invisible(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    c == BRAILLE_BLANK
+        || DEFAULT_IGNORABLE.iter().any(|(first, last)| (*first..=*last).contains(&c))
+        || matches!(
+            get_general_category(c),
+            G::Format
+                | G::PrivateUse
+                | G::Unassigned
+                | G::Surrogate
+                | G::LineSeparator
+                | G::ParagraphSeparator
+        )
 }
 
 impl fmt::Debug for ExternalId {
@@ -119,12 +140,47 @@ mod tests {
             "user\u{E0041}",   // tag letter A
             "\u{2060}user",    // word joiner
         ] {
-            assert_eq!(
-                ExternalId::parse(bad).unwrap_err(),
-                "external_id must not contain invisible format characters (zero-width, bidi, BOM).",
-                "{bad:?}"
-            );
+            assert!(ExternalId::parse(bad).unwrap_err().contains("invisible"), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn look_alike_invisible_characters_outside_category_cf_are_refused_anywhere() {
+        let look_alikes = [
+            '\u{115F}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{FFA0}', // Hangul fillers
+            '\u{2800}', // Braille blank
+            '\u{034F}', // combining grapheme joiner
+            '\u{FE00}',
+            '\u{FE0F}',
+            '\u{E0100}',
+            '\u{E01EF}',
+            '\u{180B}',
+            '\u{180F}', // variation selectors
+            '\u{2028}',
+            '\u{2029}', // line and paragraph separators
+            '\u{E000}',
+            '\u{F0000}', // private use
+            '\u{0378}',
+            '\u{FFFF}', // unassigned
+        ];
+        for c in look_alikes {
+            for id in [format!("user{c}42"), format!("{c}user-42"), format!("user-42{c}")] {
+                assert!(ExternalId::parse(&id).is_err(), "U+{:04X} in {id:?}", c as u32);
+            }
+        }
+        assert!(ExternalId::parse("Zoë 李 42").is_ok(), "ordinary letters, marks and inner spaces stay");
+        assert!(UNICODE_VERSION.0 >= 15, "{UNICODE_VERSION:?}");
+    }
+
+    #[test]
+    fn white_space_other_than_the_ordinary_space_is_refused_anywhere() {
+        for bad in ["a\u{00A0}b", "a\u{2003}b", "a\u{3000}b", "a\u{1680}b"] {
+            assert!(ExternalId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ExternalId::parse("a b").is_ok());
     }
 
     #[test]

@@ -15,8 +15,11 @@ pub enum TrustRule {
     /// `role:<IAM role ARN>`: IAM callers that are the role or one of its
     /// assumed-role sessions, never a Cognito identity pool caller.
     Role(RoleArn),
-    /// `principal:<value>`: callers whose audited principal is exactly that.
-    Principal(String),
+    /// `principal:<kind>:<value>`: callers of that kind (`jwt`, `lambda_authorizer`,
+    /// `iam`, `cognito`, as the audit line writes it) whose audited principal is
+    /// exactly that value: a Lambda authorizer's backend named `user-42` is not an
+    /// end user whose token says `sub: user-42`.
+    Principal(CallerKind, String),
 }
 
 /// An IAM role ARN, `arn:<partition>:iam::<account>:role/<path/><name>`.
@@ -83,7 +86,21 @@ impl TrustedCallers {
                         format!("has a role: entry that is not an IAM role ARN ({value:?})")
                     })?)
                 }
-                "principal" => TrustRule::Principal(value.to_owned()),
+                "principal" => {
+                    let qualified = || {
+                        format!(
+                            "has a principal: entry without a caller kind ({entry:?}); write principal:<kind>:<value>, \
+                             kind one of jwt, lambda_authorizer, iam, cognito (e.g. principal:lambda_authorizer:{value})"
+                        )
+                    };
+                    let (kind, principal) = value.split_once(':').ok_or_else(qualified)?;
+                    let kind = CallerKind::parse(kind.trim()).ok_or_else(qualified)?;
+                    let principal = principal.trim();
+                    if principal.is_empty() {
+                        return Err(qualified());
+                    }
+                    TrustRule::Principal(kind, principal.to_owned())
+                }
                 _ => return Err(bad()),
             });
         }
@@ -107,7 +124,9 @@ impl TrustedCallers {
                     && caller.pool_identity().is_none()
                     && caller.claim("userArn").is_some_and(|arn| role.admits(arn))
             }
-            TrustRule::Principal(principal) => caller.principal() == principal,
+            TrustRule::Principal(kind, principal) => {
+                caller.kind() == *kind && caller.principal() == principal
+            }
         })
     }
 }
@@ -143,8 +162,9 @@ mod tests {
         ] {
             assert!(TrustedCallers::parse(bad).is_err(), "{bad:?}");
         }
-        let all =
-            trusted(" scope:parsec/admin , client_id:abc,role:arn:aws:iam::123456789012:role/x,principal:p ");
+        let all = trusted(
+            " scope:parsec/admin , client_id:abc,role:arn:aws:iam::123456789012:role/x,principal:iam:p ",
+        );
         assert_eq!(all.0.len(), 4);
     }
 
@@ -212,8 +232,37 @@ mod tests {
     }
 
     #[test]
+    fn a_principal_entry_without_a_known_caller_kind_stops_start_up_showing_the_qualified_form() {
+        for bad in [
+            "principal:user-42",
+            "principal:arn:aws:iam::123456789012:user/x",
+            "principal:jwt:",
+            "principal:JWT:x",
+        ] {
+            let message = TrustedCallers::parse(bad).unwrap_err();
+            assert!(message.contains("principal:<kind>:<value>"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_principal_entry_trusts_its_caller_kind_only() {
+        let rules = trusted("principal:lambda_authorizer:user-42");
+        assert!(rules.admits(&caller(CallerKind::LambdaAuthorizer, &[("principalId", "user-42")], &[])));
+        assert!(
+            !rules.admits(&caller(CallerKind::Jwt, &[("sub", "user-42")], &[])),
+            "an end user named user-42"
+        );
+        let iam = trusted("principal:iam:arn:aws:iam::123456789012:user/backend");
+        assert!(iam.admits(&caller(
+            CallerKind::Iam,
+            &[("userArn", "arn:aws:iam::123456789012:user/backend")],
+            &[]
+        )));
+    }
+
+    #[test]
     fn a_principal_entry_matches_the_audited_principal_exactly() {
-        let rules = trusted("principal:svc-backend");
+        let rules = trusted("principal:lambda_authorizer:svc-backend");
         assert!(rules.admits(&caller(CallerKind::LambdaAuthorizer, &[("principalId", "svc-backend")], &[])));
         assert!(!rules.admits(&caller(
             CallerKind::LambdaAuthorizer,

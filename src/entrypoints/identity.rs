@@ -60,6 +60,17 @@ fn from_http_api(ctx: &ApiGatewayV2httpRequestContext) -> Option<Caller> {
 fn from_rest_api(ctx: &ApiGatewayProxyRequestContext) -> Option<Caller> {
     let fields = &ctx.authorizer.fields;
     if let Some(Value::Object(claims)) = fields.get("claims") {
+        // HTTP API with payload format 1.0 and a JWT authorizer sends the claims here
+        // too, beside a `scopes` key (an array, or null) that REST's Cognito authorizer
+        // never sends: a JWT caller, with the scopes from both.
+        if let Some(scopes) = fields.get("scopes") {
+            let mut caller_scopes: Vec<String> = scope_list(scopes);
+            let claim_scopes = claims.iter().filter(|(k, _)| matches!(k.as_str(), "scope" | "scp"));
+            caller_scopes.extend(claim_scopes.flat_map(|(_, v)| scope_list(v)));
+            let claims =
+                claims.iter().filter_map(|(k, v)| claim_text(v).map(|text| (k.clone(), text))).collect();
+            return Caller::new(CallerKind::Jwt, claims, caller_scopes);
+        }
         return from_value_map(CallerKind::Cognito, claims.iter(), &["scope", "scp"]);
     }
     let context = fields.iter().filter(|(k, _)| !REST_AUTHORIZER_BOOKKEEPING.contains(&k.as_str()));

@@ -166,7 +166,7 @@ async fn body_mode_trust_is_decided_per_rule_for_every_front_door() {
         ("HTTP API JWT by scope", "scope:parsec/backend", Box::new(|| event("http-api-jwt-backend.json"))),
         (
             "HTTP API Lambda authorizer",
-            "principal:user-42",
+            "principal:lambda_authorizer:user-42",
             Box::new(move || player("http-api-lambda-authorizer.json")),
         ),
         (
@@ -186,7 +186,7 @@ async fn body_mode_trust_is_decided_per_rule_for_every_front_door() {
         ),
         (
             "REST Lambda authorizer",
-            "principal:user-42",
+            "principal:lambda_authorizer:user-42",
             Box::new(move || player("rest-lambda-authorizer.json")),
         ),
         ("REST IAM", "role:arn:aws:iam::123456789012:role/game-backend", Box::new(|| event("rest-iam.json"))),
@@ -195,7 +195,7 @@ async fn body_mode_trust_is_decided_per_rule_for_every_front_door() {
         let app = body_mode(rule).await;
         assert_created(&app.send(request()).await);
         assert_eq!(parsec_external_id(&app).await, "player-1001", "{door} trusted by {rule}");
-        let app = body_mode("client_id:some-other-client,scope:parsec/other,role:arn:aws:iam::123456789012:role/game-backend-2,principal:someone-else").await;
+        let app = body_mode("client_id:some-other-client,scope:parsec/other,role:arn:aws:iam::123456789012:role/game-backend-2,principal:lambda_authorizer:someone-else").await;
         assert_error(&app.send(request()).await, 403, "forbidden");
         assert_eq!(app.parsec_calls().await, 0, "{door} untrusted");
     }
@@ -275,7 +275,7 @@ async fn a_guest_cognito_identity_is_forbidden_before_anything_is_called() {
         &[("EXTERNAL_ID_CLAIM", "cognitoIdentityId")][..],
         &[
             ("EXTERNAL_ID_SOURCE", "body"),
-            ("TRUSTED_CALLERS", "principal:eu-west-1:5e0d7c1b-9a8f-4b2e-8d3c-6f1a0b9e2c48"),
+            ("TRUSTED_CALLERS", "principal:iam:eu-west-1:5e0d7c1b-9a8f-4b2e-8d3c-6f1a0b9e2c48"),
         ],
     ] {
         let app = TestApp::spawn_with(mode).await.init().await;
@@ -340,4 +340,91 @@ async fn the_scope_check_comes_before_the_body_checks() {
     let app = TestApp::spawn_with(&[("REQUIRED_SCOPE", "parsec/admin")]).await.init().await;
     assert_error(&app.send(event("http-api-jwt-too-large.json")).await, 403, "forbidden");
     assert_error(&app.send(event("http-api-jwt-text-plain.json")).await, 403, "forbidden");
+}
+
+/// HTTP API with payload format 1.0 behind a JWT authorizer: REST's event shape, with the
+/// claims in `authorizer.claims` and the scopes in `authorizer.scopes`.
+fn http_api_v1_jwt(scopes: Value) -> lambda_http::Request {
+    event_with("rest-cognito.json", move |e| {
+        e["version"] = json!("1.0");
+        e["requestContext"]["authorizer"]["scopes"] = scopes;
+    })
+}
+
+#[tokio::test]
+async fn http_api_payload_1_0_jwt_scopes_satisfy_the_required_scope() {
+    let app =
+        TestApp::spawn_with(&[("REQUIRED_SCOPE", "parsec/sessions"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")])
+            .await
+            .init()
+            .await;
+    assert_created(&app.send(http_api_v1_jwt(json!(["parsec/sessions"]))).await);
+    assert_eq!(app.audit_lines()[0]["caller_kind"], "jwt");
+    assert_error(&app.send(http_api_v1_jwt(json!(["parsec/other"]))).await, 403, "forbidden");
+    assert_error(&app.send(http_api_v1_jwt(Value::Null)).await, 403, "forbidden");
+    assert_eq!(app.parsec_calls().await, 1);
+}
+
+#[tokio::test]
+async fn http_api_payload_1_0_jwt_scopes_count_for_scope_trust_entries() {
+    let app = body_mode("scope:parsec/backend").await;
+    let naming = |scopes: Value| {
+        let request = http_api_v1_jwt(scopes);
+        let (mut parts, _) = request.into_parts();
+        parts.headers.insert("content-type", "application/json".parse().unwrap());
+        lambda_http::Request::from_parts(
+            parts,
+            lambda_http::Body::Text(r#"{"external_id":"player-1001"}"#.into()),
+        )
+    };
+    assert_created(&app.send(naming(json!(["parsec/backend"]))).await);
+    assert_eq!(parsec_external_id(&app).await, "player-1001");
+    assert_error(&app.send(naming(json!(["parsec/sessions"]))).await, 403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_principal_entry_trusts_the_lambda_authorizer_backend_and_not_a_jwt_user_of_that_name() {
+    let app = body_mode("principal:lambda_authorizer:user-42").await;
+    let backend = event_with("http-api-lambda-authorizer.json", |e| {
+        e["body"] = json!(r#"{"external_id":"player-1001"}"#);
+    });
+    assert_created(&app.send(backend).await);
+    assert_eq!(parsec_external_id(&app).await, "player-1001");
+    let user = event_with("http-api-jwt.json", |e| e["body"] = json!(r#"{"external_id":"player-1001"}"#));
+    assert_error(&app.send(user).await, 403, "forbidden");
+    assert_eq!(app.parsec_calls().await, 1);
+}
+
+#[tokio::test]
+async fn look_alike_characters_are_400_invalid_external_id_in_the_claim_and_in_a_trusted_body() {
+    let look_alikes = [
+        '\u{115F}',
+        '\u{1160}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{2800}',
+        '\u{034F}',
+        '\u{FE00}',
+        '\u{FE0F}',
+        '\u{E0100}',
+        '\u{E01EF}',
+        '\u{180B}',
+        '\u{180F}',
+        '\u{2028}',
+        '\u{2029}',
+    ];
+    let claim_mode = TestApp::spawn().await.init().await;
+    let backend = body_mode("client_id:backend7m2vq4k1s9example").await;
+    for c in look_alikes {
+        let id = format!("user{c}42");
+        let claimed = event_with("http-api-jwt.json", |e| {
+            e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(id);
+            e["body"] = json!("{}");
+        });
+        assert_error(&claim_mode.send(claimed).await, 400, "invalid_external_id");
+        let body = json!({"external_id": id}).to_string();
+        let named = event_with("http-api-jwt-backend.json", |e| e["body"] = json!(body));
+        assert_error(&backend.send(named).await, 400, "invalid_external_id");
+    }
+    assert_eq!(claim_mode.parsec_calls().await + backend.parsec_calls().await, 0);
 }
