@@ -7,6 +7,7 @@ mod configuration_list;
 mod faults_under_load;
 mod helpers;
 mod identity;
+mod identity_rules;
 mod logs;
 mod properties;
 mod quotas;
