@@ -11,7 +11,7 @@
 //! - [`observability`]: logs, the audit line, metrics;
 //! - [`config`], [`startup`], [`broker`]: what is read at start, what is built
 //!   from it, and the flow that ties the dependencies together;
-//! - `testing` (tests and tools only): the doubles as `Deps`, configurations, sample events.
+//! - `testing` (tests and fuzz targets only): the doubles as `Deps`, configurations, sample events.
 
 pub mod broker;
 pub mod config;

@@ -1,4 +1,4 @@
-//! What tests, fuzz targets and local tools share, compiled only for them
+//! What tests and fuzz targets share, compiled only for them
 //! (`cfg(test)` or the `testing` feature): any pair of doubles as [`Deps`],
 //! configurations built without touching the environment, and the sample
 //! events of `events/`.

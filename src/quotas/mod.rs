@@ -5,7 +5,7 @@
 //! - [`dynamodb`]: the live store, one conditional `UpdateItem` per request;
 //! - [`local`]: the per-process counter the gate falls back to while the store fails;
 //! - [`gate`]: the limit, the windows, the fallback and its recovery;
-//! - `memory`: the in-memory double (tests and tools only).
+//! - `memory`: the in-memory double (tests and fuzz targets only).
 
 pub mod dynamodb;
 pub mod gate;
