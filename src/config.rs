@@ -37,6 +37,8 @@ pub struct Config {
     pub trusted_callers: TrustedCallers,
     /// `SESSION_QUOTA` and `QUOTA_TABLE`; `None`: no quota, no table, no DynamoDB call.
     pub quota: Option<QuotaConfig>,
+    /// `JWT_ISSUER` and `JWT_AUDIENCE`: every caller's token is re-verified.
+    pub jwt: Option<JwtConfig>,
     /// What start-up warns about: escape hatches that are switched on.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -48,6 +50,16 @@ pub struct QuotaConfig {
     pub table: String,
     /// `QUOTA_STORE_WAIT_MS`: the longest a request waits for DynamoDB (default 250).
     pub store_wait: Duration,
+}
+
+/// Whose tokens the function re-verifies, and where their keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub issuer: String,
+    /// `JWT_AUDIENCE`, comma-separated: a token's `aud` (or `client_id`) must be one.
+    pub audiences: Vec<String>,
+    /// `JWT_JWKS_URL`, else `<JWT_ISSUER>/.well-known/jwks.json`.
+    pub jwks_url: Url,
 }
 
 /// A setting that is allowed but weakens a guarantee; logged at start-up.
@@ -183,6 +195,9 @@ impl Config {
             }
         };
 
+        let jwt = jwt_config(&get)?;
+        warnings.extend(endpoint_warnings(&get));
+
         Ok(Config {
             secret_id,
             secret_field,
@@ -195,9 +210,86 @@ impl Config {
             parsec_warm_up,
             trusted_callers,
             quota,
+            jwt,
             warnings,
         })
     }
+}
+
+fn jwt_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<JwtConfig>, ConfigError> {
+    let (issuer, audience) = match (get("JWT_ISSUER"), get("JWT_AUDIENCE")) {
+        (None, None) => {
+            if get("JWT_JWKS_URL").is_some() {
+                return Err(invalid("JWT_ISSUER", "is required with JWT_JWKS_URL: whose keys they are"));
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "JWT_AUDIENCE",
+                "is required with JWT_ISSUER: the audiences (comma-separated)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid("JWT_ISSUER", "is required with JWT_AUDIENCE: the token issuer"))
+        }
+        (Some(issuer), Some(audience)) => (issuer, audience),
+    };
+    let audiences: Vec<String> = audience.split(',').map(|a| a.trim().to_owned()).collect();
+    if audiences.iter().any(String::is_empty) {
+        return Err(invalid("JWT_AUDIENCE", "has an empty entry"));
+    }
+    let (variable, text) = match get("JWT_JWKS_URL") {
+        Some(url) => ("JWT_JWKS_URL", url),
+        None => ("JWT_ISSUER", format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))),
+    };
+    let jwks_url = Url::parse(&text).map_err(|_| match variable {
+        "JWT_JWKS_URL" => invalid(variable, "is not a valid URL"),
+        _ => invalid(variable, "is not a URL the JWKS can be found under; set JWT_JWKS_URL"),
+    })?;
+    if !jwks_url.username().is_empty() || jwks_url.password().is_some() {
+        return Err(invalid(variable, "must not carry credentials"));
+    }
+    match jwks_url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&jwks_url) => {}
+        _ => {
+            return Err(invalid(variable, "must be an https URL (http only to a loopback host) for the JWKS"))
+        }
+    }
+    Ok(Some(JwtConfig { issuer, audiences, jwks_url }))
+}
+
+/// The SDK endpoint variables: a changed endpoint receives the signed
+/// `GetSecretValue`, and the key in its answer.
+pub const ENDPOINT_VARIABLES: [&str; 3] =
+    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB"];
+
+/// One warning per SDK endpoint variable that points anywhere but AWS's own
+/// domains or loopback.
+fn endpoint_warnings(get: &impl Fn(&str) -> Option<String>) -> Vec<ConfigWarning> {
+    const AWS_DOMAINS: [&str; 3] = ["amazonaws.com", "amazonaws.com.cn", "api.aws"];
+    ENDPOINT_VARIABLES
+        .into_iter()
+        .filter_map(|variable| {
+            let text = get(variable)?;
+            let url = Url::parse(&text).ok();
+            let trusted = url.as_ref().is_some_and(|url| {
+                is_loopback(url)
+                    || url.host_str().is_some_and(|host| {
+                        let host = host.to_ascii_lowercase();
+                        AWS_DOMAINS.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
+                    })
+            });
+            (!trusted).then(|| ConfigWarning {
+                variable,
+                message: format!(
+                    "the AWS SDK is sent to {}, neither AWS nor loopback: that endpoint receives the signed requests and the key in Secrets Manager's answer",
+                    url.as_ref().and_then(Url::host_str).unwrap_or("an unreadable endpoint")
+                ),
+            })
+        })
+        .collect()
 }
 
 /// A `true`/`false` variable (also `1`/`0`, in any case); unset is `false`.

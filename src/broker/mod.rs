@@ -1,5 +1,5 @@
 //! The owner of a request: [`Broker::handle`] takes what the entry point read
-//! ([`Inbound`]) and returns the [`Outcome`], running the contract's checks 2–10
+//! ([`Inbound`]) and returns the [`Outcome`], running the contract's checks 2–11
 //! in the order `docs/contract.md` lists them, then key → Parsec → the
 //! rotated-key retry (`mint.rs`). Generic over its outside dependencies
 //! through [`Deps`]. It reports nothing itself: the entry point turns the
@@ -9,10 +9,12 @@ mod mint;
 mod outcome;
 pub(crate) mod panic_guard;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::body;
+use crate::domain::caller::{Caller, CallerKind};
 use crate::domain::error::BrokerError;
 use crate::domain::policy::Policy;
 use crate::parsec::{Session, SessionMinter};
@@ -20,6 +22,7 @@ use crate::quotas::gate::QuotaGate;
 use crate::quotas::QuotaStore;
 use crate::secrets::cache::KeyCache;
 use crate::secrets::SecretSource;
+use crate::tokens::{context_agrees, BearerToken, Disagreement, KeySetSource, TokenError, TokenVerifier};
 
 pub use outcome::{Counters, Inbound, Outcome, Record};
 
@@ -30,6 +33,7 @@ pub trait Deps: Send + Sync + 'static {
     type Secrets: SecretSource;
     type Parsec: SessionMinter;
     type Quotas: QuotaStore;
+    type Jwks: KeySetSource;
 }
 
 pub struct Broker<D: Deps> {
@@ -40,13 +44,37 @@ pub struct Broker<D: Deps> {
     parsec_warm_up: bool,
     /// `None` without `SESSION_QUOTA`: no quota, no store call.
     quota: Option<QuotaGate<D::Quotas>>,
+    tokens: TokenCheck<D::Jwks>,
+}
+
+/// Whether callers' tokens are re-verified (`JWT_ISSUER`).
+enum TokenCheck<J> {
+    Off,
+    On(TokenVerifier<J>),
+    /// Configured, but built without a JWKS source: a wiring bug, answered `500`.
+    NoSource,
 }
 
 impl<D: Deps> Broker<D> {
     /// The broker, with `quotas` as the counter store when the configuration has a
-    /// quota (`quotas` is not touched otherwise, so it may be a client never used).
-    pub fn new(config: &Config, secrets: D::Secrets, parsec: D::Parsec, quotas: Option<D::Quotas>) -> Self {
+    /// quota and `jwks` as the issuer's keys when it re-verifies tokens (each is
+    /// not touched otherwise, so it may be a client never used).
+    pub fn new(
+        config: &Config,
+        secrets: D::Secrets,
+        parsec: D::Parsec,
+        quotas: Option<D::Quotas>,
+        jwks: Option<D::Jwks>,
+    ) -> Self {
+        let tokens = match (&config.jwt, jwks) {
+            (None, _) => TokenCheck::Off,
+            (Some(jwt), Some(source)) => {
+                TokenCheck::On(TokenVerifier::new(source, jwt.issuer.clone(), jwt.audiences.clone()))
+            }
+            (Some(_), None) => TokenCheck::NoSource,
+        };
         Broker {
+            tokens,
             policy: Policy {
                 source: config.external_id_source,
                 claim: config.external_id_claim.clone(),
@@ -91,15 +119,60 @@ impl<D: Deps> Broker<D> {
         // 3. an authorizer vouched for a caller
         let caller = request.caller.as_ref().ok_or(BrokerError::Unauthenticated)?;
         record.caller(caller);
-        // 4. not a guest; holds REQUIRED_SCOPE
-        self.policy.check_caller(caller)?;
-        // 5–7. size, media type, shape
+        // 4. with JWT_ISSUER: the token verifies, and the context agrees with it
+        let caller = self.verified(caller, request.token, request.deadline, record).await?;
+        // 5. not a guest; holds REQUIRED_SCOPE
+        self.policy.check_caller(&caller)?;
+        // 6–8. size, media type, shape
         let body = body::parse(request.content_type, request.body)?;
-        // 8–9. which user, and the external_id rules
-        let external_id = self.policy.external_id(caller, body.external_id.as_deref())?;
+        // 9–10. which user, and the external_id rules
+        let external_id = self.policy.external_id(&caller, body.external_id.as_deref())?;
         record.external_id = Some(external_id.as_str().to_owned());
-        // 10. the quota, then key → Parsec → the rotated-key retry
+        // 11. the quota, then key → Parsec → the rotated-key retry
         self.session_within_quota(&external_id, request.deadline, record).await
+    }
+
+    /// The caller the checks after 4 read: the context's without `JWT_ISSUER`, else
+    /// the verified token's, once the context agrees with it.
+    async fn verified<'c>(
+        &self,
+        context: &'c Caller,
+        token: Option<BearerToken<'_>>,
+        deadline: tokio::time::Instant,
+        record: &mut Record,
+    ) -> Result<Cow<'c, Caller>, BrokerError> {
+        let verifier = match &self.tokens {
+            TokenCheck::Off => return Ok(Cow::Borrowed(context)),
+            TokenCheck::On(verifier) => verifier,
+            TokenCheck::NoSource => {
+                record.detail = Some("JWT_ISSUER is set but no JWKS source was built".to_owned());
+                return Err(BrokerError::Misconfigured);
+            }
+        };
+        let mut reject = |why: String| {
+            record.detail = Some(why);
+            BrokerError::TokenRejected
+        };
+        if !matches!(context.kind(), CallerKind::Jwt | CallerKind::Cognito) {
+            return Err(reject(format!("a {} context where a JWT one is required", context.kind().as_str())));
+        }
+        let token = token.ok_or_else(|| reject("no token in the Authorization header".to_owned()))?;
+        let verified = verifier.verify(token, deadline).await.map_err(|e| match e {
+            TokenError::Rejected(why) => reject(why.to_owned()),
+            TokenError::KeysUnavailable { retry_after } => BrokerError::JwksUnavailable {
+                retry_after: retry_after.as_secs_f64().ceil().max(1.0).to_string(),
+            },
+        })?;
+        context_agrees(context, &verified).map_err(|d| {
+            reject(match d {
+                Disagreement::Claim(name) => format!("the context's claim `{name}` is not the token's"),
+                Disagreement::Scope => "the context reports a scope the token does not hold".to_owned(),
+            })
+        })?;
+        let caller =
+            verified.caller(context.kind()).ok_or_else(|| reject("the token has no claims".to_owned()))?;
+        record.caller(&caller);
+        Ok(Cow::Owned(caller))
     }
 
     /// What was counted since the last call: the metrics of the request that asks.
@@ -111,15 +184,21 @@ impl<D: Deps> Broker<D> {
         }
     }
 
-    /// Fetches the key during Init and, with `PARSEC_WARM_UP`, opens the Parsec
-    /// connection at the same time, so the first request waits for neither.
+    /// Fetches the key during Init and, at the same time, the issuer's JWKS (with
+    /// `JWT_ISSUER`) and, with `PARSEC_WARM_UP`, the Parsec connection, so the
+    /// first request waits for none of them.
     pub async fn prime(&self) {
         let warm_up = async {
             if self.parsec_warm_up {
                 self.parsec.warm_up().await;
             }
         };
-        let (fetched, ()) = tokio::join!(self.keys.prime(), warm_up);
+        let tokens = async {
+            if let TokenCheck::On(verifier) = &self.tokens {
+                verifier.prime().await;
+            }
+        };
+        let (fetched, (), ()) = tokio::join!(self.keys.prime(), warm_up, tokens);
         match fetched {
             Ok(()) => tracing::debug!("API key fetched during Init"),
             Err(e) => {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::domain::caller::Caller;
 use crate::domain::error::BrokerError;
 use crate::parsec::Session;
+use crate::tokens::BearerToken;
 
 /// One request as the entry point read it.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Inbound<'a> {
     pub method: &'a str,
     /// Who the authorizer vouched for; `None` when nobody.
     pub caller: Option<Caller>,
+    /// The token from the `Authorization` header, re-verified with `JWT_ISSUER`.
+    pub token: Option<BearerToken<'a>>,
     pub content_type: Option<&'a [u8]>,
     /// The body, base64 already decoded.
     pub body: &'a [u8],

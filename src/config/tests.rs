@@ -191,3 +191,54 @@ fn a_quota_needs_n_per_seconds_and_a_table() {
     let bad_wait = [("SESSION_QUOTA", "1/60"), ("QUOTA_TABLE", "t"), ("QUOTA_STORE_WAIT_MS", "0")];
     assert_eq!(failing_variable(&bad_wait), "QUOTA_STORE_WAIT_MS");
 }
+
+#[test]
+fn jwt_issuer_and_audience_come_together_and_the_jwks_url_defaults_under_the_issuer() {
+    let issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example";
+    let c = with_secret(&[("JWT_ISSUER", issuer), ("JWT_AUDIENCE", "app-a, app-b")]).unwrap();
+    let jwt = c.jwt.unwrap();
+    assert_eq!(jwt.audiences, vec!["app-a".to_owned(), "app-b".to_owned()]);
+    assert_eq!(jwt.jwks_url.as_str(), format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(with_secret(&[]).unwrap().jwt, None);
+    assert_eq!(failing_variable(&[("JWT_ISSUER", issuer)]), "JWT_AUDIENCE");
+    assert_eq!(failing_variable(&[("JWT_AUDIENCE", "a")]), "JWT_ISSUER");
+    assert_eq!(failing_variable(&[("JWT_JWKS_URL", "https://x.example/jwks")]), "JWT_ISSUER");
+    assert_eq!(failing_variable(&[("JWT_ISSUER", issuer), ("JWT_AUDIENCE", "a,,b")]), "JWT_AUDIENCE");
+}
+
+#[test]
+fn the_jwks_url_is_https_or_http_to_loopback_only() {
+    let with_url = |url: &'static str| {
+        with_secret(&[("JWT_ISSUER", "https://issuer.example"), ("JWT_AUDIENCE", "a"), ("JWT_JWKS_URL", url)])
+    };
+    assert!(with_url("https://issuer.example/keys").is_ok());
+    assert!(with_url("http://127.0.0.1:9000/jwks.json").is_ok());
+    assert_eq!(with_url("http://issuer.example/keys").unwrap_err().variable, "JWT_JWKS_URL");
+    assert_eq!(with_url("https://user:pw@issuer.example/keys").unwrap_err().variable, "JWT_JWKS_URL");
+    assert_eq!(with_url("ftp://issuer.example/keys").unwrap_err().variable, "JWT_JWKS_URL");
+    let plain = with_secret(&[("JWT_ISSUER", "http://issuer.example"), ("JWT_AUDIENCE", "a")]);
+    assert_eq!(plain.unwrap_err().variable, "JWT_ISSUER", "the derived URL is checked too");
+}
+
+#[test]
+fn an_sdk_endpoint_outside_aws_and_loopback_warns_naming_its_variable() {
+    let warned = |vars: &[(&'static str, &'static str)]| -> Vec<&'static str> {
+        with_secret(vars).unwrap().warnings.iter().map(|w| w.variable).collect()
+    };
+    assert!(warned(&[
+        ("AWS_ENDPOINT_URL", "https://secretsmanager.eu-west-1.amazonaws.com"),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:5000"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.api.aws"),
+    ])
+    .is_empty());
+    assert!(warned(&[("AWS_ENDPOINT_URL", "http://localhost:4566")]).is_empty());
+    assert!(
+        warned(&[("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.cn-north-1.amazonaws.com.cn")]).is_empty()
+    );
+    assert_eq!(
+        warned(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "https://proxy.example.com")]),
+        ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+    );
+    assert_eq!(warned(&[("AWS_ENDPOINT_URL", "https://amazonaws.com.evil.example")]), ["AWS_ENDPOINT_URL"]);
+    assert_eq!(warned(&[("AWS_ENDPOINT_URL_DYNAMODB", "not a url")]), ["AWS_ENDPOINT_URL_DYNAMODB"]);
+}

@@ -63,6 +63,15 @@ impl Caller {
         self.claims.get(name).map(String::as_str)
     }
 
+    /// Every claim, by name, as text.
+    pub fn claims(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.claims.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

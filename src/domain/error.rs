@@ -10,6 +10,13 @@ use std::fmt;
 pub enum BrokerError {
     MethodNotAllowed,
     Unauthenticated,
+    /// With `JWT_ISSUER`: the token is missing or did not verify, or the context
+    /// does not agree with it. The reason goes to the audit line only.
+    TokenRejected,
+    /// With `JWT_ISSUER`: the issuer's keys could not be had; retry after that many seconds.
+    JwksUnavailable {
+        retry_after: String,
+    },
     Forbidden(&'static str),
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -41,7 +48,8 @@ impl BrokerError {
         use BrokerError::*;
         match self {
             MethodNotAllowed => "method_not_allowed",
-            Unauthenticated => "unauthenticated",
+            Unauthenticated | TokenRejected => "unauthenticated",
+            JwksUnavailable { .. } => "jwks_unavailable",
             Forbidden(_) => "forbidden",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
@@ -66,6 +74,8 @@ impl BrokerError {
         match self {
             MethodNotAllowed => "Only POST is allowed on this resource.",
             Unauthenticated => "The request carries no authenticated caller identity.",
+            TokenRejected => "The caller's token is missing or could not be verified.",
+            JwksUnavailable { .. } => "The service cannot check tokens right now; retry shortly.",
             Forbidden(why) | InvalidRequest(why) | InvalidExternalId(why) => why,
             PayloadTooLarge => "The request body is larger than 4096 bytes.",
             UnsupportedMediaType => "A request body must be sent as application/json.",
@@ -86,9 +96,9 @@ impl BrokerError {
     pub fn retry_after(&self) -> Option<&str> {
         match self {
             BrokerError::SecretUnavailable => Some(SECRET_RETRY_AFTER_SECONDS),
-            BrokerError::UpstreamThrottled { retry_after } | BrokerError::QuotaExceeded { retry_after } => {
-                Some(retry_after)
-            }
+            BrokerError::UpstreamThrottled { retry_after }
+            | BrokerError::QuotaExceeded { retry_after }
+            | BrokerError::JwksUnavailable { retry_after } => Some(retry_after),
             _ => None,
         }
     }

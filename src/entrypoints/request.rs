@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tokio::time::Instant;
@@ -14,6 +14,7 @@ use crate::entrypoints::{identity, response, Service};
 use crate::observability::audit;
 use crate::observability::metrics::RequestMetrics;
 use crate::observability::xray;
+use crate::tokens::BearerToken;
 
 /// What the function keeps back from the invocation's deadline to answer in time.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -38,6 +39,11 @@ fn inbound(request: &Request) -> Inbound<'_> {
         request_id: request_id(request),
         method: request.method().as_str(),
         caller: identity::caller(context),
+        token: request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(BearerToken::from_header),
         content_type: request.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()),
         body: request.body().as_ref(),
         deadline: invocation_deadline(request),

@@ -35,12 +35,14 @@ pub fn status(err: &BrokerError) -> StatusCode {
     use BrokerError::*;
     match err {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Unauthenticated => StatusCode::UNAUTHORIZED,
+        Unauthenticated | TokenRejected => StatusCode::UNAUTHORIZED,
         Forbidden(_) => StatusCode::FORBIDDEN,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         InvalidRequest(_) | InvalidExternalId(_) => StatusCode::BAD_REQUEST,
-        SecretUnavailable | UpstreamThrottled { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        SecretUnavailable | UpstreamThrottled { .. } | JwksUnavailable { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Misconfigured | Internal => StatusCode::INTERNAL_SERVER_ERROR,
         UpstreamAuthFailed | UpstreamError | UpstreamInvalidResponse | UpstreamUnreachable => {
             StatusCode::BAD_GATEWAY

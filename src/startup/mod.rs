@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::parsec::client::ParsecClient;
 use crate::quotas::dynamodb::DynamoQuotaStore;
 use crate::secrets::secrets_manager::SecretsManagerSource;
+use crate::tokens::http::HttpKeySet;
 
 /// The live dependencies: Secrets Manager and Parsec over HTTP.
 pub struct Live;
@@ -22,6 +23,7 @@ impl Deps for Live {
     type Secrets = SecretsManagerSource;
     type Parsec = ParsecClient;
     type Quotas = DynamoQuotaStore;
+    type Jwks = HttpKeySet;
 }
 
 pub type LiveBroker = Broker<Live>;
@@ -32,6 +34,7 @@ pub type LiveBroker = Broker<Live>;
 pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
     let http = http_client::build()?;
     let parsec = ParsecClient::new(http.clone(), config.sessions_url.clone());
+    let jwks = config.jwt.as_ref().map(|jwt| HttpKeySet::new(http.clone(), jwt.jwks_url.clone()));
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client::for_sdk(http))
         .timeout_config(
@@ -50,7 +53,7 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
         .quota
         .as_ref()
         .map(|quota| DynamoQuotaStore::new(aws_sdk_dynamodb::Client::new(&sdk_config), quota.table.clone()));
-    let broker = Broker::new(config, secrets, parsec, quotas);
+    let broker = Broker::new(config, secrets, parsec, quotas, jwks);
     broker.prime().await;
     Ok(broker)
 }

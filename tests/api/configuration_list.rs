@@ -48,3 +48,17 @@ fn every_listed_variable_is_one_the_configuration_reads() {
         listed().into_iter().filter(|name| !config.contains(&format!("\"{name}\""))).collect();
     assert!(unread.is_empty(), "listed but never read by Config: {unread:?}");
 }
+
+#[test]
+fn every_variable_the_configuration_reads_is_listed() {
+    let config = repository_file("src/config.rs");
+    let read: BTreeSet<String> = ["get(\"", "flag(&get, \""]
+        .iter()
+        .flat_map(|opening| config.split(opening).skip(1).filter_map(|rest| rest.split_once('"')))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert!(read.len() >= 10, "the reads were found: {read:?}");
+    let listed = listed();
+    let unlisted: Vec<_> = read.difference(&listed).collect();
+    assert!(unlisted.is_empty(), "read by Config but not in docs/function-variables.json: {unlisted:?}");
+}

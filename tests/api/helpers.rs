@@ -18,7 +18,8 @@ use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
 use session_broker::quotas::dynamodb::DynamoQuotaStore;
 use session_broker::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
-use session_broker::testing::{self, MemoryQuotaStore, MemorySecrets, With};
+use session_broker::testing::issuer::{self, TestIssuer};
+use session_broker::testing::{self, MemoryKeySet, MemoryQuotaStore, MemorySecrets, With};
 pub use session_broker::testing::{misconfigured, transient, versioned};
 use tracing::level_filters::LevelFilter;
 use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
@@ -39,6 +40,35 @@ pub fn event_text(name: &str) -> String {
 /// An event with its JSON edited before lambda_http reads it.
 pub fn event_with(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
     testing::request(name, edit)
+}
+
+/// `events/<name>` carrying `token` as API Gateway's JWT authorizer passes it on: the
+/// `Authorization` header, and the token's claims (as text) and scopes in the context.
+pub fn signed_event(name: &str, token: &str, claims: &Value) -> Request {
+    let (token, claims) = (token.to_owned(), claims.clone());
+    event_with(name, move |e| {
+        e["headers"]["authorization"] = json!(format!("Bearer {token}"));
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => {
+                format!(
+                    "[{}]",
+                    items.iter().map(|i| i.as_str().unwrap_or("").to_owned()).collect::<Vec<_>>().join(" ")
+                )
+            }
+            other => other.to_string(),
+        };
+        let context: serde_json::Map<String, Value> =
+            claims.as_object().unwrap().iter().map(|(k, v)| (k.clone(), json!(text(v)))).collect();
+        let scopes: Vec<&str> = claims["scope"].as_str().map(|s| s.split(' ').collect()).unwrap_or_default();
+        e["requestContext"]["authorizer"] = json!({"jwt": {"claims": context, "scopes": scopes}});
+    })
+}
+
+/// A valid token of `issuer` for `sub`, and the event API Gateway would make of it.
+pub fn signed(issuer: &TestIssuer, sub: &str) -> Request {
+    let claims = TestIssuer::claims(sub);
+    signed_event("http-api-jwt.json", &issuer.sign(issuer::Signing::Rs256, issuer::RSA_KID, &claims), &claims)
 }
 
 /// An HTTP API JWT event whose body is `body` (sent as application/json).
@@ -188,6 +218,22 @@ impl TestApp {
 
     /// With `quotas` as the quota store (used when `env` sets `SESSION_QUOTA`).
     pub async fn spawn_with_quotas(env: &[(&str, &str)], quotas: Option<TestQuotas>) -> TestApp {
+        TestApp::spawn_full(env, quotas, None).await
+    }
+
+    /// Re-verifying tokens (`JWT_ISSUER`, `JWT_AUDIENCE` of the test issuer) against
+    /// `jwks`, then `env`; Init already run.
+    pub async fn spawn_verifying(env: &[(&str, &str)], jwks: Arc<MemoryKeySet>) -> TestApp {
+        let mut vars = vec![("JWT_ISSUER", issuer::ISSUER), ("JWT_AUDIENCE", issuer::AUDIENCE)];
+        vars.extend_from_slice(env);
+        TestApp::spawn_full(&vars, None, Some(jwks)).await.init().await
+    }
+
+    pub async fn spawn_full(
+        env: &[(&str, &str)],
+        quotas: Option<TestQuotas>,
+        jwks: Option<Arc<MemoryKeySet>>,
+    ) -> TestApp {
         let logs = LogBuffer::default();
         let json = env.iter().any(|(k, v)| *k == "AWS_LAMBDA_LOG_FORMAT" && v.eq_ignore_ascii_case("json"));
         let writer = {
@@ -218,7 +264,7 @@ impl TestApp {
             config.sessions_url.clone(),
         );
         let metrics = Arc::new(Mutex::new(Vec::new()));
-        let broker = Broker::new(&config, secrets.clone(), client, quotas);
+        let broker = Broker::new(&config, secrets.clone(), client, quotas, jwks);
         let service = Service::new(broker, MetricsSink::Memory(metrics.clone()));
         TestApp {
             service: Arc::new(service),

@@ -13,6 +13,7 @@ mod properties;
 mod quotas;
 mod requests;
 mod secrets;
+mod token_verification;
 mod upstream;
 
 // The Runtime API emulator and the Secrets Manager and Parsec stand-ins of

@@ -22,7 +22,7 @@ fn broker(mode: &str) -> (Service<Doubles>, Arc<MemoryParsec>) {
     ])
     .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
-    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None);
+    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None, None);
     (Service::new(broker, MetricsSink::Off), parsec)
 }
 
@@ -248,7 +248,7 @@ fn first_failing_check(
             .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
     let broker =
-        Broker::<Doubles>::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None);
+        Broker::<Doubles>::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None, None);
     let sub = if bad_claim { "\u{200b}user-42" } else { "user-42" };
     let scopes = if has_scope { vec!["parsec/sessions".to_owned()] } else { Vec::new() };
     let caller = Caller::new(CallerKind::Jwt, [("sub".to_owned(), sub.to_owned())].into(), scopes);
@@ -268,6 +268,7 @@ fn first_failing_check(
         request_id: "r".into(),
         method: if post { "POST" } else { "GET" },
         caller: has_caller.then_some(caller).flatten(),
+        token: None,
         content_type: Some(content_type),
         body: text.as_bytes(),
         deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(5),

@@ -14,21 +14,24 @@ use crate::config::{Config, ConfigError};
 use crate::parsec::SessionMinter;
 use crate::quotas::QuotaStore;
 use crate::secrets::SecretSource;
+use crate::tokens::KeySetSource;
 
 pub use crate::parsec::memory::MemoryParsec;
 pub use crate::quotas::memory::MemoryQuotaStore;
 pub use crate::secrets::memory::{misconfigured, transient, versioned, MemorySecrets};
+pub use crate::tokens::memory::MemoryKeySet;
 
-/// Any secret source, minter and quota store as the broker's dependencies.
-pub struct With<S, P, Q = MemoryQuotaStore>(PhantomData<(S, P, Q)>);
+/// Any secret source, minter, quota store and JWKS source as the broker's dependencies.
+pub struct With<S, P, Q = MemoryQuotaStore, J = std::sync::Arc<MemoryKeySet>>(PhantomData<(S, P, Q, J)>);
 
 /// All three in memory: what the property tests and the fuzz targets run on.
 pub type Doubles = With<MemorySecrets, std::sync::Arc<MemoryParsec>>;
 
-impl<S: SecretSource, P: SessionMinter, Q: QuotaStore> Deps for With<S, P, Q> {
+impl<S: SecretSource, P: SessionMinter, Q: QuotaStore, J: KeySetSource> Deps for With<S, P, Q, J> {
     type Secrets = S;
     type Parsec = P;
     type Quotas = Q;
+    type Jwks = J;
 }
 
 /// A configuration from `vars`, with `PARSEC_SECRET_ID` set unless `vars`
@@ -58,3 +61,5 @@ pub fn request(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
     let value = event_json(name, edit);
     lambda_http::request::from_str(&value.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+pub mod issuer;
