@@ -8,9 +8,11 @@ What it does, against the account and region the AWS SDK's usual configuration n
 
 1. The execution role `<function>-role`, created or reused and brought to exactly what the
    function needs: AWSLambdaBasicExecutionRole (logs), AWSXRayDaemonWriteAccess (traces),
-   and one inline policy allowing `secretsmanager:GetSecretValue` on the one secret (plus
-   `kms:Decrypt` through Secrets Manager when --kms-key-arn is given). Any other policy on
-   that role is removed.
+   and one inline policy allowing `secretsmanager:GetSecretValue` on the one secret, only
+   from inside the function (`lambda:SourceFunctionArn`: the role's credentials taken out of
+   the function cannot read the key), plus `kms:Decrypt` through Secrets Manager when
+   --kms-key-arn is given and `dynamodb:UpdateItem` on QUOTA_TABLE when SESSION_QUOTA and
+   QUOTA_TABLE are set in this environment. Any other policy on that role is removed.
 2. `cargo lambda deploy`: the arm64 binary built by `make build`, with the settings in
    Cargo.toml's [package.metadata.lambda.deploy] (provided.al2023, memory, timeout, X-Ray
    tracing, merge_env). A new function gets the whole configuration (defaults of
@@ -47,9 +49,13 @@ CONFIGURATION = tuple(v["name"] for v in VARIABLES if v["name"] != "PARSEC_SECRE
 SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:.+$")
 
 
-def role_policy(secret_arn, kms_key_arn, region, partition):
-    statements = [{"Sid": "ReadTheParsecKeyOnly", "Effect": "Allow",
-                   "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}]
+def role_policy(secret_arn, kms_key_arn, region, partition, function_arn, quota_table_arn=None):
+    statements = [{"Sid": "ReadTheParsecKeyOnlyFromTheFunction", "Effect": "Allow",
+                   "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn,
+                   "Condition": {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}}]
+    if quota_table_arn:
+        statements.append({"Sid": "CountSessionsInTheQuotaTableOnly", "Effect": "Allow",
+                           "Action": "dynamodb:UpdateItem", "Resource": quota_table_arn})
     if kms_key_arn:
         suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
         statements.append({"Sid": "DecryptTheParsecKeyThroughSecretsManager", "Effect": "Allow",
@@ -132,10 +138,19 @@ def main():
     if not region:
         raise SystemExit("no region: set AWS_REGION (or a profile with a region)")
     iam, lambda_client = session.client("iam"), session.client("lambda")
+    account = session.client("sts").get_caller_identity()["Account"]
+    # The name is known before the function exists, so the role can name it: no cycle.
+    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{args.function_name}"
+    quota_table = os.environ.get("QUOTA_TABLE") if os.environ.get("SESSION_QUOTA") else None
+    quota_table_arn = None
+    if quota_table:
+        quota_table_arn = (quota_table if quota_table.startswith("arn:")
+                           else f"arn:{partition}:dynamodb:{region}:{account}:table/{quota_table}")
     role_name = f"{args.function_name}-role"
-    role_arn, new_role = ensure_role(iam, role_name,
-                                     role_policy(args.secret_arn, args.kms_key_arn, region, partition), partition)
-    print(f"role {role_arn} ({'created' if new_role else 'reused'}): logs, X-Ray, GetSecretValue on the secret")
+    policy = role_policy(args.secret_arn, args.kms_key_arn, region, partition, function_arn, quota_table_arn)
+    role_arn, new_role = ensure_role(iam, role_name, policy, partition)
+    print(f"role {role_arn} ({'created' if new_role else 'reused'}): logs, X-Ray, GetSecretValue on the secret "
+          f"from {function_arn} only" + (f", UpdateItem on {quota_table_arn}" if quota_table_arn else ""))
 
     exists = function_exists(lambda_client, args.function_name)
     env = {} if exists else dict(DEFAULTS)

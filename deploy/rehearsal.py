@@ -7,6 +7,9 @@ policies loaded) and checks what it left, through the Lambda and IAM APIs:
 2. an operator changes the configuration on the function (body mode);
 3. deploy again: new code, the same role, the operator's configuration kept.
 
+The role's one secret statement must carry `lambda:SourceFunctionArn` naming the function
+that was deployed (as Lambda reports its ARN), read back through IAM.
+
 Exits non-zero with the differences when anything is off. Loopback only, bounded in time.
 """
 
@@ -36,7 +39,7 @@ def deploy(env, secret_arn):
         raise SystemExit(f"python -m deploy.function failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def role_problems(iam, role_name, secret_arn):
+def role_problems(iam, role_name, secret_arn, function_arn):
     problems = []
     trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     principals = [s.get("Principal") for s in trust["Statement"]]
@@ -49,10 +52,42 @@ def role_problems(iam, role_name, secret_arn):
     if len(inline) != 1:
         return problems + [f"inline policies {inline}"]
     document = iam.get_role_policy(RoleName=role_name, PolicyName=inline[0])["PolicyDocument"]
-    statements = [(s["Effect"], s["Action"], s["Resource"]) for s in document["Statement"]]
-    if statements != [("Allow", "secretsmanager:GetSecretValue", secret_arn)]:
-        problems.append(f"inline policy statements {statements}")
+    statements = [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in document["Statement"]]
+    only_from_the_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+    if statements != [("Allow", "secretsmanager:GetSecretValue", secret_arn, only_from_the_function)]:
+        problems.append(f"inline policy statements {statements}, expected GetSecretValue on the secret "
+                        f"with the condition {only_from_the_function}")
     return problems
+
+
+def template_problems():
+    """The SAM path: template.yaml as `sam deploy` turns it into CloudFormation (the SAM
+    translator the SAM CLI uses). Every statement of the function's role that grants
+    GetSecretValue must carry lambda:SourceFunctionArn naming the function."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class ManagedPolicies:
+        def load(self):
+            return {}
+
+    document = yaml_parse((ROOT / "template.yaml").read_text())
+    function = document["Resources"]["SessionBrokerFunction"]["Properties"]
+    function["CodeUri"] = "s3://rehearsal/bootstrap.zip"  # what `sam build` + `sam package` put there
+    function.pop("CapacityProviderConfig", None)  # an !If the translator cannot read offline
+    os.environ.setdefault("AWS_DEFAULT_REGION", FAKE_AWS["AWS_REGION"])
+    resources = transform(document, {}, ManagedPolicies())["Resources"]
+    role = "SessionBrokerFunctionRole"
+    statements = [st for r in resources.values() if r["Type"] == "AWS::IAM::Role" and r is resources.get(role)
+                  for p in r["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
+    statements += [st for r in resources.values() if r["Type"] == "AWS::IAM::RolePolicy"
+                   and r["Properties"]["RoleName"] == {"Ref": role} for st in r["Properties"]["PolicyDocument"]["Statement"]]
+    reads = [st for st in statements if "secretsmanager:GetSecretValue" in json.dumps(st.get("Action"))]
+    wanted = {"ArnEquals": {"lambda:SourceFunctionArn": {"Fn::GetAtt": ["SessionBrokerFunction", "Arn"]}}}
+    if not reads:
+        return ["template: no statement of the function's role grants GetSecretValue"]
+    return [f"template: {st.get('Sid')} grants GetSecretValue without {wanted}" for st in reads
+            if st.get("Condition") != wanted]
 
 
 def function_problems(conf, role_arn, secret_arn, expected_env):
@@ -98,7 +133,9 @@ def main():
             defaults = {"EXTERNAL_ID_SOURCE": "claim", "EXTERNAL_ID_CLAIM": "sub", "PARSEC_WARM_UP": "true",
                         "PARSEC_API_URL": "https://kessel-api.parsecgaming.com"}
             problems += [f"first deploy: {p}" for p in function_problems(conf, role_arn, secret_arn, defaults)]
-            problems += [f"first deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn)]
+            function_arn = conf["FunctionArn"]
+            problems += [f"first deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn,
+                                                                      function_arn)]
 
             # An operator switches to body mode on the function itself.
             operator = {**conf["Environment"]["Variables"], "EXTERNAL_ID_SOURCE": "body",
@@ -112,7 +149,8 @@ def main():
             kept = {"EXTERNAL_ID_SOURCE": "body", "TRUSTED_CALLERS": operator["TRUSTED_CALLERS"],
                     "PARSEC_WARM_UP": "true"}
             problems += [f"second deploy: {p}" for p in function_problems(conf, role_arn, secret_arn, kept)]
-            problems += [f"second deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn)]
+            problems += [f"second deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn,
+                                                                       function_arn)]
             roles = [r["RoleName"] for r in clients["iam"].list_roles()["Roles"] if FUNCTION in r["RoleName"]
                      or r["RoleName"].startswith("cargo-lambda-role")]
             if roles != [f"{FUNCTION}-role"]:
@@ -129,6 +167,7 @@ def main():
         report.fail(p)
     if not problems:
         report.ok("two deploys: the function, its role and the operator's configuration as README says")
+    report.check("template.yaml: the role reads the key only from inside the function", template_problems())
     return report.finish()
 
 
