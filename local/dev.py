@@ -10,7 +10,9 @@ template's HTTP API with its JWT authorizer.
   `401 {"message":"Unauthorized"}` and reaches neither the function nor Secrets Manager nor
   Parsec. With REQUIRED_SCOPE set, a token without it is `403 {"message":"Forbidden"}`.
 - Then the real function, under AWS's Runtime Interface Emulator, with the payload 2.0 event
-  API Gateway would send (`requestContext.authorizer.jwt.claims` as strings, `scopes`).
+  API Gateway would send (`requestContext.authorizer.jwt.claims` as strings, `scopes`), and
+  JWT_ISSUER/JWT_AUDIENCE set as the template sets them: it verifies the token again against
+  the local issuer's JWKS (served on 127.0.0.1).
 - The stand-ins it needs: moto (Secrets Manager, seeded with the demo key) and the Parsec
   stand-in. The function's variables (docs/function-variables.json: EXTERNAL_ID_SOURCE,
   TRUSTED_CALLERS, QUOTA_STORE_WAIT_MS, ...) set in the environment are passed to it.
@@ -151,6 +153,10 @@ def main():
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 9000
     overrides = forwarded()
     overrides["AWS_LAMBDA_LOG_LEVEL"] = "info"
+    # The function re-verifies each token against the local issuer's JWKS, as the template
+    # configures it behind its JWT authorizer.
+    overrides.setdefault("JWT_ISSUER", issuer.ISSUER)
+    overrides.setdefault("JWT_AUDIENCE", issuer.AUDIENCE)
     issuer.key_id()  # the issuer exists before the first token is asked for
     with tempfile.TemporaryDirectory(prefix="parsec-broker-dev-") as logs, \
             running_stack(binary, logs, runner="rie") as stack:
@@ -161,7 +167,7 @@ def main():
         print(f"""
 Parsec session broker on {url}
   front door: like the template's HTTP API, JWT authorizer (issuer {issuer.ISSUER}, audience {issuer.AUDIENCE})
-  function:   {binary} under aws-lambda-rie; Secrets Manager (moto) on 127.0.0.1:{stack.moto_port}, Parsec stand-in on 127.0.0.1:{stack.parsec_port}
+  function:   {binary} under aws-lambda-rie, re-verifying tokens (JWT_ISSUER, JWKS on 127.0.0.1:{stack.jwks_port}); Secrets Manager (moto) on 127.0.0.1:{stack.moto_port}, Parsec stand-in on 127.0.0.1:{stack.parsec_port}
   logs:       {logs}
 
 Get a token:  make -s token SUB=user-42   (SCOPE=..., TTL=<seconds, may be negative>)

@@ -83,3 +83,74 @@ def verify(token_text, audiences=(AUDIENCE,)):
     if not audience & set(audiences) and claims.get("client_id") not in audiences:
         raise Rejected("neither aud nor client_id is an accepted audience")
     return claims
+
+
+def serve_jwks(port):
+    """Serves the issuer's JWKS at http://127.0.0.1:PORT/.well-known/jwks.json from a daemon
+    thread (what the function fetches with JWT_JWKS_URL); returns the server (`.shutdown()`)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps(jwks()).encode()  # loaded once, out of the request path
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_):
+            pass
+
+        def do_GET(self):
+            found = self.path == "/.well-known/jwks.json"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) if found else 0))
+            self.end_headers()
+            if found:
+                self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def function_settings(jwks_port):
+    """The function's re-verification settings for this issuer, its JWKS on loopback."""
+    return {"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE,
+            "JWT_JWKS_URL": f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json"}
+
+
+def _java_date(epoch):
+    """Epoch seconds as REST API's Cognito authorizer writes exp and iat."""
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(epoch))
+
+
+def signed_event(event, forge=None):
+    """`event` as API Gateway would pass it for a fresh token of this issuer: the token carries
+    the event's own user claims (sub, client_id, scope, ...) with this issuer's iss, a fresh
+    exp/iat/nbf and this audience; the Authorization header holds it and the authorizer
+    context renders its claims the way that front door does. `forge` (a dict) then overwrites
+    context claims only — what a direct invoke with forged claims looks like."""
+    event = json.loads(json.dumps(event))
+    context = event["requestContext"]["authorizer"]
+    rest = "jwt" not in context
+    shown = context["claims"] if rest else context["jwt"]["claims"]
+    now = int(time.time())
+    claims = {k: v for k, v in shown.items() if k not in ("iss", "aud", "exp", "iat", "nbf", "auth_time")}
+    claims.update({"iss": ISSUER, "iat": now, "nbf": now, "exp": now + 3600})
+    claims["aud"] = AUDIENCE
+    token_text = jwt.encode(claims, _private_key(), algorithm="RS256", headers={"kid": key_id()})
+    rendered = {k: (_java_date(v) if rest and k in ("exp", "iat", "nbf") else
+                    v if isinstance(v, str) else json.dumps(v)) for k, v in claims.items()}
+    rendered.update(forge or {})
+    if rest:
+        context["claims"] = rendered
+    else:
+        context["jwt"]["claims"] = rendered
+        context["jwt"]["scopes"] = claims["scope"].split() if isinstance(claims.get("scope"), str) else None
+    headers = event.setdefault("headers", {})
+    for name in [k for k in headers if k.lower() == "authorization"]:
+        del headers[name]
+    headers["Authorization" if rest else "authorization"] = token_text if rest else f"Bearer {token_text}"
+    if rest and "multiValueHeaders" in event:
+        event["multiValueHeaders"] = {k: v for k, v in event["multiValueHeaders"].items()
+                                      if k.lower() != "authorization"}
+        event["multiValueHeaders"]["Authorization"] = [token_text]
+    return event

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import issuer
 from .common import DEMO_KEY, ROOT
 from .report import Report
 from .scenarios import SCENARIOS
@@ -74,19 +75,26 @@ def main():
     parser.add_argument("--runner", choices=RUNNERS, default="cargo-lambda")
     args = parser.parse_args()
     report = Report("e2e")
-    issued = []
+    issued, tokens = [], []
     with tempfile.TemporaryDirectory(prefix="parsec-broker-local-") as logs, running_stack(args.binary, logs, args.runner) as stack:
         print(f"runner: {args.runner}")
         for title, env, cases in SCENARIOS:
             print(f"\n== {title}")
             stack.start_function(env)
             for event, status, code in cases:
-                path = ROOT / "events" / event
-                response = stack.invoke(path)
+                how, _, name = event.rpartition(":")
+                sent = json.loads((ROOT / "events" / name).read_text())
+                if how:
+                    sent = issuer.signed_event(sent, forge={"sub": "victim"} if how == "forged" else None)
+                    headers = sent["headers"]
+                    tokens.append((headers.get("authorization") or headers["Authorization"]).split()[-1])
+                    response = stack.invoke_event(sent, name)
+                else:
+                    response = stack.invoke(ROOT / "events" / name)
                 body = json.loads(response.get("body") or "{}")
                 if "session_id" in body:
                     issued.append(body["session_id"])
-                problems = shape_problems(response, status, code, json.loads(path.read_text())) if args.check else []
+                problems = shape_problems(response, status, code, sent) if args.check else []
                 line = f"{event:34} {show(response)}"
                 if args.check:
                     report.check(line, problems)
@@ -104,6 +112,9 @@ def main():
                 ("EXTERNAL_ID_CLAIM", {"EXTERNAL_ID_CLAIM": "email"}),
                 ("SESSION_QUOTA", {"SESSION_QUOTA": "20 per hour", "QUOTA_TABLE": "t"}),
                 ("QUOTA_TABLE", {"SESSION_QUOTA": "20/3600"}),
+                ("JWT_AUDIENCE", {"JWT_ISSUER": "https://issuer.example"}),
+                ("JWT_JWKS_URL", {"JWT_ISSUER": "https://issuer.example", "JWT_AUDIENCE": "a",
+                                  "JWT_JWKS_URL": "http://issuer.example/jwks.json"}),
             ]:
                 code, output = stack.start_up_failure(overrides)
                 lines = [line for line in output.splitlines() if line.strip()]
@@ -112,7 +123,7 @@ def main():
                 else:
                     report.fail(f"bad {variable}: exit {code}, output {output!r}")
         if args.check:
-            covered = {event for _, _, cases in SCENARIOS for event, _, _ in cases}
+            covered = {event.rpartition(":")[2] for _, _, cases in SCENARIOS for event, _, _ in cases}
             missing = sorted(p.name for p in (ROOT / "events").glob("*.json") if p.name != "env.json"
                              and p.name not in covered)
             if missing:
@@ -121,7 +132,8 @@ def main():
         print(f"\nParsec stand-in: {stats['requests']} requests on {stats['connections']} connection(s)")
         function_logs = "".join(p.read_text(errors="replace") for p in Path(logs).glob("function*.log"))
         if args.check:
-            leaks = [s for s in [DEMO_KEY, *issued, "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRlbW8ifQ", "Signature=5d672d79"]
+            leaks = [s for s in [DEMO_KEY, *issued, *tokens, *(t.split(".")[2] for t in tokens),
+                                 "eyJhbGciOiJSUzI1NiIsImtpZCI6ImRlbW8ifQ", "Signature=5d672d79"]
                      if s in function_logs]
             lines = function_logs.count("session request")
             if any("SESSION_QUOTA" in env for _, env, _ in SCENARIOS):

@@ -1,6 +1,7 @@
 """Which sample events run under which configuration, and what each must answer.
 Shared by `make local` (which prints) and the end-to-end test (which asserts)."""
 
+from . import issuer
 from .common import function_variables
 
 CLAIM_MODE = {}
@@ -10,8 +11,26 @@ BODY_MODE = {
     "TRUSTED_CALLERS": "client_id:backend7m2vq4k1s9example,role:arn:aws:iam::123456789012:role/game-backend",
 }
 
+# The template's default front door (AuthMode JWT): the function re-verifies every token
+# against the local issuer's JWKS (served on 127.0.0.1 by the stack).
+JWT_MODE = {"JWT_ISSUER": issuer.ISSUER, "JWT_AUDIENCE": issuer.AUDIENCE}
+
 # (configuration name, environment overrides, [(event, status, error code or None)])
+# An event named `signed:<file>` is sent with a fresh token of the local issuer carrying the
+# file's claims; `forged:<file>` the same token, its context claiming `sub: victim`.
 SCENARIOS = [
+    ("token re-verification on (JWT_ISSUER, the template's JWT default): tokens of the local issuer", JWT_MODE, [
+        ("signed:http-api-jwt.json", 201, None),
+        ("signed:http-api-jwt-scope-claim.json", 201, None),
+        ("signed:rest-cognito.json", 201, None),
+        ("signed:http-api-jwt-other-user.json", 403, "forbidden"),
+        ("forged:http-api-jwt.json", 401, "unauthenticated"),
+        ("forged:rest-cognito.json", 401, "unauthenticated"),
+        ("http-api-jwt.json", 401, "unauthenticated"),
+        ("http-api-lambda-authorizer.json", 401, "unauthenticated"),
+        ("http-api-iam.json", 401, "unauthenticated"),
+        ("http-api-no-authorizer.json", 401, "unauthenticated"),
+    ]),
     ("claim mode (default): the caller's own `sub`", CLAIM_MODE, [
         ("http-api-jwt.json", 201, None),
         ("http-api-jwt-scope-claim.json", 201, None),
@@ -76,6 +95,9 @@ SCENARIOS = [
     ]),
     ("Secrets Manager unreachable at cold start", {"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1"}, [
         ("http-api-jwt.json", 503, "secret_unavailable"),
+    ]),
+    ("the issuer's JWKS unreachable at cold start", {**JWT_MODE, "JWT_JWKS_URL": "http://127.0.0.1:1/jwks.json"}, [
+        ("signed:http-api-jwt.json", 503, "jwks_unavailable"),
     ]),
     ("Parsec unreachable", {"PARSEC_API_URL": "http://127.0.0.1:1"}, [
         ("http-api-jwt.json", 502, "upstream_unreachable"),

@@ -2,6 +2,7 @@
 
 - moto_server: Secrets Manager (seeded with a demo key) and DynamoDB (the quota table);
 - parsec_standin.py: the Parsec stand-in;
+- the local issuer's JWKS (local/issuer.py), for a function that re-verifies tokens;
 - a Lambda runtime for the function binary, one of:
   - cargo lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`), events
     sent with `cargo lambda invoke`;
@@ -22,7 +23,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import moto
+from . import issuer, moto
 from .common import DEMO_KEY, FAKE_AWS, ROOT, free_port, spawn, stop_tree, wait_for_port
 
 SECRET_ID = "parsec/enterprise-api-key"
@@ -69,6 +70,8 @@ class Stack:
 
     def start(self):
         self.moto_port, self.parsec_port, self.rt_port = free_port(), free_port(), free_port()
+        self.jwks_port = free_port()
+        self.jwks_server = issuer.serve_jwks(self.jwks_port)
         self.procs.append(moto.start(self.moto_port, open(self.log_dir / "moto.log", "wb")))
         parsec = self.spawn("parsec", [sys.executable, "-m", "local.parsec_standin", str(self.parsec_port)],
                             env={**os.environ, "STANDIN_KEYS": DEMO_KEY})
@@ -110,7 +113,10 @@ class Stack:
             "PARSEC_API_URL": f"http://127.0.0.1:{self.parsec_port}",
             "AWS_LAMBDA_LOG_LEVEL": "trace",
         }
-        env.update(overrides or {})
+        overrides = dict(overrides or {})
+        if overrides.get("JWT_ISSUER") == issuer.ISSUER:  # the local issuer: its JWKS is here
+            overrides.setdefault("JWT_JWKS_URL", issuer.function_settings(self.jwks_port)["JWT_JWKS_URL"])
+        env.update(overrides)
         return env
 
     def start_function(self, overrides=None, name="function"):
@@ -156,6 +162,12 @@ class Stack:
             raise RuntimeError(f"invoke failed for {event_path}: {out.stderr.strip() or out.stdout.strip()}")
         return json.loads(out.stdout)
 
+    def invoke_event(self, event, name="event.json"):
+        """Sends an event built at run time (a freshly signed token, say)."""
+        path = self.log_dir / f"sent-{name}"
+        path.write_text(json.dumps(event))
+        return self.invoke(path)
+
     def invoke_rie(self, event):
         """POSTs the event (JSON bytes) to the RIE's invoke URL, as `sam local invoke` does."""
         request = urllib.request.Request(
@@ -171,6 +183,8 @@ class Stack:
     def stop(self):
         for proc in reversed(self.procs):
             stop_tree(proc)
+        if getattr(self, "jwks_server", None):
+            self.jwks_server.shutdown()
 
 
 @contextmanager
