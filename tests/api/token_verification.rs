@@ -148,3 +148,22 @@ async fn a_jwks_down_at_start_is_503_jwks_unavailable_with_retry_after() {
     assert_eq!(jwks.fetches(), 1, "the refetch waits for its 10 s");
     assert_eq!(app.parsec_calls().await, 0);
 }
+
+#[tokio::test]
+async fn the_benchs_verified_fixture_gets_a_session_from_its_jwks_and_a_forged_copy_does_not() {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/bench/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let jwks = Arc::new(MemoryKeySet::serving(&read("jwks.json")));
+    let env = [
+        ("JWT_ISSUER", "https://bench-issuer.parsec-session-broker.invalid"),
+        ("JWT_AUDIENCE", "bench-client"),
+    ];
+    let app = TestApp::spawn_full(&env, None, Some(jwks)).await.init().await;
+    let event: Value = serde_json::from_str(&read("http-api-jwt-verified.json")).unwrap();
+    let request = |event: &Value| lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_created(&app.send(request(&event)).await);
+    let mut forged = event.clone();
+    forged["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("victim");
+    assert_error(&app.send(request(&forged)).await, 401, "unauthenticated");
+}

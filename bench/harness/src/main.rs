@@ -29,6 +29,19 @@ pub struct Setup {
     parsec: stubs::Parsec,
     secrets: stubs::SecretsManager,
     event: Arc<String>,
+    jwks: stubs::Jwks,
+    /// `bench/fixtures/http-api-jwt-verified.json`: a token the bench issuer signed.
+    verified_event: Arc<String>,
+}
+
+/// Re-verification on (`JWT_ISSUER`), against the bench issuer of `bench/fixtures/`.
+const BENCH_ISSUER: &str = "https://bench-issuer.parsec-session-broker.invalid";
+
+/// How a measurement runs the function: its extra configuration and the event it sends.
+#[derive(Clone, Copy)]
+enum Mode {
+    Plain,
+    Verified,
 }
 
 impl Setup {
@@ -55,18 +68,40 @@ impl Setup {
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
     }
+
+    fn mode_env(&self, mode: Mode) -> Vec<(String, String)> {
+        match mode {
+            Mode::Plain => self.env(&[]),
+            Mode::Verified => {
+                let url = format!("http://127.0.0.1:{}/.well-known/jwks.json", self.jwks.server.port);
+                self.env(&[
+                    ("JWT_ISSUER", BENCH_ISSUER),
+                    ("JWT_AUDIENCE", "bench-client"),
+                    ("JWT_JWKS_URL", &url),
+                ])
+            }
+        }
+    }
+
+    fn mode_event(&self, mode: Mode) -> Arc<String> {
+        match mode {
+            Mode::Plain => self.event.clone(),
+            Mode::Verified => self.verified_event.clone(),
+        }
+    }
 }
 
 /// Cold starts: Init wall and CPU time, and the first invocation against the
 /// median of the next ten.
-async fn cold_starts(setup: &Setup, binary: &Path) -> serde_json::Value {
+async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode) -> serde_json::Value {
     let (mut walls, mut cpus, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let event = setup.mode_event(mode);
     for _ in 0..COLD_STARTS {
-        let (mut child, wall, cpu) = setup.emulator.spawn(binary, &setup.env(&[])).await;
-        let first = setup.emulator.invoke(setup.event.clone()).await.latency;
+        let (mut child, wall, cpu) = setup.emulator.spawn(binary, &setup.mode_env(mode)).await;
+        let first = setup.emulator.invoke(event.clone()).await.latency;
         let mut warm = Vec::new();
         for _ in 0..10 {
-            warm.push(setup.emulator.invoke(setup.event.clone()).await.latency);
+            warm.push(setup.emulator.invoke(event.clone()).await.latency);
         }
         ratios.push(first.as_secs_f64() / report::percentile(&mut warm, 50.0).as_secs_f64());
         walls.push(wall);
@@ -82,18 +117,18 @@ async fn cold_starts(setup: &Setup, binary: &Path) -> serde_json::Value {
 }
 
 /// 50 invocations that are not measured.
-async fn warm_up(setup: &Setup) {
+async fn warm_up(setup: &Setup, event: &Arc<String>) {
     for _ in 0..50 {
-        setup.emulator.invoke(setup.event.clone()).await;
+        setup.emulator.invoke(event.clone()).await;
     }
 }
 
 /// `count` invocations one after another: their latencies, and whether all were 201.
-async fn sequential(setup: &Setup, count: usize) -> (Vec<Duration>, bool) {
+async fn sequential(setup: &Setup, count: usize, event: &Arc<String>) -> (Vec<Duration>, bool) {
     let mut latencies = Vec::with_capacity(count);
     let mut all_created = true;
     for _ in 0..count {
-        let outcome = setup.emulator.invoke(setup.event.clone()).await;
+        let outcome = setup.emulator.invoke(event.clone()).await;
         all_created &= outcome.status == Some(201);
         latencies.push(outcome.latency);
     }
@@ -101,14 +136,16 @@ async fn sequential(setup: &Setup, count: usize) -> (Vec<Duration>, bool) {
 }
 
 /// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
-async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Value {
+async fn warm(setup: &Setup, binary: &Path, is_function: bool, mode: Mode) -> serde_json::Value {
     let connections_before = setup.parsec.server.accepted();
-    let (mut child, _, _) = setup.emulator.spawn(binary, &setup.env(&[])).await;
+    let (mut child, _, _) = setup.emulator.spawn(binary, &setup.mode_env(mode)).await;
     let pid = setup.emulator.pid();
     let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
-    warm_up(setup).await;
+    let jwks_before = setup.jwks.fetches.load(Ordering::SeqCst);
+    let event = setup.mode_event(mode);
+    warm_up(setup, &event).await;
     setup.parsec.take_service_times();
-    let (mut latencies, statuses_ok) = sequential(setup, WARM_INVOCATIONS).await;
+    let (mut latencies, statuses_ok) = sequential(setup, WARM_INVOCATIONS, &event).await;
     let service = setup.parsec.take_service_times();
     let rss = peak_rss(pid);
     let mut net: Vec<Duration> = if is_function && service.len() == latencies.len() {
@@ -130,6 +167,7 @@ async fn warm(setup: &Setup, binary: &Path, is_function: bool) -> serde_json::Va
         "standin_service_p50_ms": if service.is_empty() { 0.0 } else { report::ms(report::percentile(&mut service.clone(), 50.0)) },
         "peak_rss_bytes": rss,
         "secret_fetches_during_warm": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before,
+        "jwks_fetches": setup.jwks.fetches.load(Ordering::SeqCst) - jwks_before,
         "upstream_connections": connections,
         "after_stale_connection_status": after_stale,
     })
@@ -228,8 +266,8 @@ async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
         ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
     ]);
     let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
-    warm_up(setup).await;
-    let (mut latencies, ok) = sequential(setup, QUOTA_INVOCATIONS).await;
+    warm_up(setup, &setup.event).await;
+    let (mut latencies, ok) = sequential(setup, QUOTA_INVOCATIONS, &setup.event).await;
     let _ = child.kill().await;
     json!({
         "all_201": ok,
@@ -267,6 +305,11 @@ async fn brownout(setup: &Setup, binary: &Path) -> serde_json::Value {
     json!({"requests": total, "created": ok, "latency_ms": report::percentiles(&mut latencies)})
 }
 
+fn fixture(name: &str) -> String {
+    let path = format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn file_size(path: Option<&PathBuf>) -> Option<u64> {
     path.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len())
 }
@@ -283,13 +326,19 @@ async fn main() {
         parsec: stubs::parsec().await,
         secrets: stubs::secrets_manager().await,
         event: Arc::new(std::fs::read_to_string(event).expect("event file")),
+        jwks: stubs::jwks(fixture("jwks.json")).await,
+        verified_event: Arc::new(fixture("http-api-jwt-verified.json")),
     };
     eprintln!("cold starts ({COLD_STARTS} each)…");
-    let baseline_cold = cold_starts(&setup, baseline).await;
-    let function_cold = cold_starts(&setup, function).await;
+    let baseline_cold = cold_starts(&setup, baseline, Mode::Plain).await;
+    let function_cold = cold_starts(&setup, function, Mode::Plain).await;
+    eprintln!("cold starts with token re-verification (JWKS served locally)…");
+    let verified_cold = cold_starts(&setup, function, Mode::Verified).await;
     eprintln!("warm path ({WARM_INVOCATIONS} invocations each)…");
-    let baseline_warm = warm(&setup, baseline, false).await;
-    let function_warm = warm(&setup, function, true).await;
+    let baseline_warm = warm(&setup, baseline, false, Mode::Plain).await;
+    let function_warm = warm(&setup, function, true, Mode::Plain).await;
+    eprintln!("warm path with token re-verification…");
+    let verified_warm = warm(&setup, function, true, Mode::Verified).await;
     eprintln!("concurrency ({CONCURRENCY} at once, Parsec taking {SLOW_PARSEC_MS} ms)…");
     let concurrent = concurrency(&setup, function).await;
     eprintln!("Secrets Manager brownout (16 in flight, TTL just expired)…");
@@ -307,6 +356,7 @@ async fn main() {
         "function": {"cold": function_cold, "warm": function_warm, "bootstrap_bytes": file_size(Some(function)),
                      "arm64_bootstrap_bytes": file_size(rest.first()), "arm64_zip_bytes": file_size(rest.get(1))},
         "concurrency": concurrent,
+        "verified": {"cold": verified_cold, "warm": verified_warm},
     });
     std::fs::create_dir_all(out).expect("output folder");
     let table = report::table(&results);

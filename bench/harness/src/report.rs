@@ -174,7 +174,42 @@ pub fn table(r: &Value) -> String {
     let fds = |i: usize| s["open_fds"][i].as_u64().unwrap_or(u64::MAX);
     let quota_cost =
         f(&q["latency_ms"]["p50"]) - f(&fw["latency_ms"]["p50"]) - f(&q["moto_update_item_ms"]["p50"]);
+    let (vc, vw) = (&r["verified"]["cold"], &r["verified"]["warm"]);
+    let verified_init = f(&vc["init_cpu_ms"]) / f(&fc["init_cpu_ms"]);
+    let verified_cost = f(&vw["net_of_standin_ms"]["p50"]) - f(&fw["net_of_standin_ms"]["p50"]);
     let rows = rows.into_iter().chain([
+        (
+            "Init CPU with token re-verification (JWKS served locally) / without",
+            format!("{:.2} ms", f(&vc["init_cpu_ms"])),
+            format!("{:.2} ms without", f(&fc["init_cpu_ms"])),
+            format!("{verified_init:.2}x"),
+            "<= 1.2x",
+            verified_init <= 1.2,
+        ),
+        (
+            "… Init wall time / first invocation over warm, re-verifying",
+            format!("{:.2} ms / {:.2}x", f(&vc["init_wall_ms"]), f(&vc["first_to_warm_ratio"])),
+            String::new(),
+            String::new(),
+            "",
+            true,
+        ),
+        (
+            "… warm cost of re-verifying a token p50 (net of stand-in, minus unverified)",
+            format!("{verified_cost:.3} ms"),
+            String::new(),
+            String::new(),
+            "<= 0.05 ms",
+            verified_cost <= 0.05 && vw["all_201"] == true,
+        ),
+        (
+            "… JWKS fetches in Init and 2,000 warm invocations",
+            vw["jwks_fetches"].to_string(),
+            String::new(),
+            String::new(),
+            "1 (Init)",
+            vw["jwks_fetches"] == 1,
+        ),
         (
             "Secrets Manager failing after the TTL: sessions, p99 (16 in flight, 3 s timeout)",
             format!("{}/{}, {:.1} ms", b["created"], b["requests"], f(&b["latency_ms"]["p99"])),

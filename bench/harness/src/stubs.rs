@@ -123,3 +123,26 @@ pub async fn parsec() -> Parsec {
     .await;
     Parsec { server, delay_ms, reject_all, service_times }
 }
+
+/// The issuer's JWKS (`bench/fixtures/jwks.json`) at `/.well-known/jwks.json`, counting fetches.
+pub struct Jwks {
+    pub server: Server,
+    pub fetches: Arc<AtomicUsize>,
+}
+
+pub async fn jwks(document: String) -> Jwks {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (count, document) = (fetches.clone(), Arc::new(document));
+    let server = serve(move |req| {
+        let (count, document) = (count.clone(), document.clone());
+        async move {
+            if req.method != "GET" || req.path != "/.well-known/jwks.json" {
+                return Response::json(404, r#"{"message":"Not Found"}"#.into());
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            Response::json(200, document.to_string())
+        }
+    })
+    .await;
+    Jwks { server, fetches }
+}
