@@ -13,7 +13,7 @@ EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local check test lint template-lint build zip invoke deploy deploy-function bench fuzz clean dev token
+.PHONY: help tools local check test lint template-lint build zip invoke standins sam-check deploy deploy-function bench fuzz clean dev token
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,16 +71,25 @@ zip: $(TOOLS) ## Build the arm64 deployment zip (target/lambda/bootstrap/bootstr
 	cargo lambda build --release --arm64 --output-format zip
 	@ls -l target/lambda/bootstrap/bootstrap.zip
 
-invoke: $(TOOLS) ## Invoke the function with events/$(EVENT): sam local invoke with Docker, else the same emulator (aws-lambda-rie) directly
+SAM_FLAGS ?=
+invoke: $(TOOLS) ## Invoke the function with events/$(EVENT): sam local invoke with Docker (SAM_FLAGS=--skip-pull-image where AWS's image cannot be pulled), else the same emulator (aws-lambda-rie) directly
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
-		echo "Docker found: sam local invoke (start the stand-ins on 127.0.0.1 first, see README)"; \
+		echo "Docker found: sam build, then sam local invoke on Docker network parsec-broker-local with the stand-ins (make standins)"; \
+		rustup target add aarch64-unknown-linux-gnu && \
 		$(BIN)/sam build && \
-		$(BIN)/sam local invoke SessionBrokerFunction --docker-network host -e events/$(EVENT) --env-vars events/env.json; \
+		SAM_FLAGS="$(SAM_FLAGS)" $(BIN)/python -m local.sam_local invoke $(EVENT); \
 	else \
 		echo "No Docker: running target/debug/bootstrap under the SAM CLI's aws-lambda-rie, with the stand-ins" >&2; \
 		cargo build --quiet --bin bootstrap && \
 		$(BIN)/python -m local.invoke target/debug/bootstrap events/$(EVENT) events/env.json; \
 	fi
+
+standins: $(TOOLS) ## The stand-ins sam local reaches, on the addresses events/env.json names (Docker network parsec-broker-local), in the foreground; Ctrl-C stops them
+	$(BIN)/python -m local.standins
+
+sam-check: $(TOOLS) ## With Docker: sam build, every sample event through sam local invoke and a few requests through sam local start-api, checked against the contract (not in make test)
+	rustup target add aarch64-unknown-linux-gnu
+	SAM_FLAGS="$(SAM_FLAGS)" $(BIN)/python -m local.sam_local check
 
 PORT ?= 9000
 dev: $(TOOLS) ## HTTP on 127.0.0.1:$(PORT) like the template's API: JWT check, then the real function (Ctrl-C stops all)

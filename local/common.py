@@ -37,17 +37,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_port(port, what, proc, timeout=30.0):
+def wait_for_port(port, what, proc, timeout=30.0, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+    raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout}s")
 
 
 def spawn(argv, log, env=None, cwd=None):

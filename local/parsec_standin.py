@@ -13,7 +13,8 @@ Faults for local experiments, set with environment variables:
   STANDIN_KEYS         comma-separated accepted keys (default: the demo key)
   STANDIN_DELAY_MS     service time added to every session request (default 0)
   STANDIN_SESSION_TTL  seconds until a session expires (default 10800)
-Listens on 127.0.0.1 only. Usage: python -m local.parsec_standin PORT
+Listens on 127.0.0.1 unless HOST names another address of this machine (the Docker network
+`make standins` creates). Usage: python -m local.parsec_standin PORT [HOST]
 """
 
 import json
@@ -105,9 +106,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 9001
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    print(f"parsec stand-in listening on http://127.0.0.1:{port}", flush=True)
+    print(f"parsec stand-in listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -40,6 +40,20 @@ QUOTA_TABLE = "parsec-session-quotas"
 RUNNERS = ("cargo-lambda", "rie")
 
 
+def seed(call):
+    """The demo secrets and the quota table, through `call(service, target, payload)` to moto."""
+    for name, value in SEEDED_SECRETS.items():
+        call("secretsmanager", "secretsmanager.CreateSecret", {"Name": name, "SecretString": value})
+    # The quota table as the template creates it (the function never creates tables).
+    call("dynamodb", "DynamoDB_20120810.CreateTable", {
+        "TableName": QUOTA_TABLE, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
+    call("dynamodb", "DynamoDB_20120810.UpdateTimeToLive", {
+        "TableName": QUOTA_TABLE,
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
+
+
 def rie_path():
     """The Runtime Interface Emulator the SAM CLI wheel ships, for this machine's architecture."""
     import samcli  # from .venv, installed by the Makefile
@@ -84,16 +98,7 @@ class Stack:
         return self
 
     def seed_secret(self):
-        for name, value in SEEDED_SECRETS.items():
-            self.moto_call("secretsmanager", "secretsmanager.CreateSecret", {"Name": name, "SecretString": value})
-        # The quota table as the template creates it (the function never creates tables).
-        self.moto_call("dynamodb", "DynamoDB_20120810.CreateTable", {
-            "TableName": QUOTA_TABLE, "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
-        self.moto_call("dynamodb", "DynamoDB_20120810.UpdateTimeToLive", {
-            "TableName": QUOTA_TABLE,
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
+        seed(self.moto_call)
 
     def moto_call(self, service, target, payload):
         return moto.call(self.moto_port, service, target, payload)

@@ -101,7 +101,20 @@ impl Config {
         let secret_field = get("PARSEC_SECRET_FIELD").unwrap_or_else(|| "api_key".to_owned());
         let mut warnings = Vec::new();
         let api_url = get("PARSEC_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let sessions_url = sessions_url(&api_url)?;
+        // `sam local` sets AWS_SAM_LOCAL=true in its container; Lambda never does, and the
+        // template does not declare it. Only then may plain http reach a private address:
+        // the stand-ins on the Docker network `make invoke` creates (SECURITY.md).
+        let sam_local = get("AWS_SAM_LOCAL").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let sessions_url = sessions_url(&api_url, sam_local)?;
+        if sessions_url.scheme() == "http" && !is_loopback(&sessions_url) {
+            warnings.push(ConfigWarning {
+                variable: "PARSEC_API_URL",
+                message: format!(
+                    "the API key is sent over plain http to {} on a private network: allowed only under sam local (AWS_SAM_LOCAL=true)",
+                    sessions_url.host_str().unwrap_or("")
+                ),
+            });
+        }
         if sessions_url.scheme() == "https" && !is_loopback(&sessions_url) && !is_parsec(&sessions_url) {
             if !flag(&get, "PARSEC_API_URL_ALLOW_ANY_HOST")? {
                 return Err(invalid(
@@ -305,9 +318,9 @@ fn is_parsec(url: &Url) -> bool {
     url.host_str().is_some_and(|host| PARSEC_HOSTS.iter().any(|parsec| host.eq_ignore_ascii_case(parsec)))
 }
 
-/// Checks the base URL (https, or http to a loopback host only) and joins the
-/// sessions path to it.
-fn sessions_url(base: &str) -> Result<Url, ConfigError> {
+/// Checks the base URL (https, or http to a loopback host only; under `sam local`
+/// also to a private IPv4 address) and joins the sessions path to it.
+fn sessions_url(base: &str, sam_local: bool) -> Result<Url, ConfigError> {
     const VAR: &str = "PARSEC_API_URL";
     let url = Url::parse(base).map_err(|_| invalid(VAR, "is not a valid URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -319,6 +332,7 @@ fn sessions_url(base: &str) -> Result<Url, ConfigError> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
+        "http" if sam_local && is_private_ipv4(&url) => {}
         "http" => return Err(invalid(VAR, "must use https unless the host is loopback")),
         _ => return Err(invalid(VAR, "must be an https URL")),
     }
@@ -326,6 +340,11 @@ fn sessions_url(base: &str) -> Result<Url, ConfigError> {
     let mut joined = url.clone();
     joined.set_path(&format!("{base_path}/{SESSIONS_PATH}"));
     Ok(joined)
+}
+
+/// An RFC 1918 address literal, as Docker gives its bridge networks.
+fn is_private_ipv4(url: &Url) -> bool {
+    matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_private())
 }
 
 fn is_loopback(url: &Url) -> bool {

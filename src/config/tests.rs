@@ -242,3 +242,19 @@ fn an_sdk_endpoint_outside_aws_and_loopback_warns_naming_its_variable() {
     assert_eq!(warned(&[("AWS_ENDPOINT_URL", "https://amazonaws.com.evil.example")]), ["AWS_ENDPOINT_URL"]);
     assert_eq!(warned(&[("AWS_ENDPOINT_URL_DYNAMODB", "not a url")]), ["AWS_ENDPOINT_URL_DYNAMODB"]);
 }
+
+#[test]
+fn plain_http_to_a_private_address_is_allowed_only_under_sam_local_and_warns() {
+    let docker = [("PARSEC_API_URL", "http://172.29.77.1:9001")];
+    assert_eq!(failing_variable(&docker), "PARSEC_API_URL", "a deployed function refuses it");
+    let local = with_secret(&[docker[0], ("AWS_SAM_LOCAL", "true")]).unwrap();
+    assert_eq!(local.sessions_url.as_str(), "http://172.29.77.1:9001/enterprise/sessions");
+    assert!(local.warnings.iter().any(|w| w.variable == "PARSEC_API_URL" && w.message.contains("sam local")));
+    for elsewhere in ["http://8.8.8.8:9001", "http://parsec.example.com", "http://host.docker.internal:9001"]
+    {
+        let refused = with_secret(&[("PARSEC_API_URL", elsewhere), ("AWS_SAM_LOCAL", "true")]);
+        assert_eq!(refused.unwrap_err().variable, "PARSEC_API_URL", "{elsewhere}");
+    }
+    let loopback = with_secret(&[("PARSEC_API_URL", "http://127.0.0.1:9001")]).unwrap();
+    assert!(loopback.warnings.is_empty(), "loopback is the ordinary local case: no warning");
+}

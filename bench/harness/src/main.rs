@@ -138,10 +138,10 @@ async fn sequential(setup: &Setup, count: usize, event: &Arc<String>) -> (Vec<Du
 /// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
 async fn warm(setup: &Setup, binary: &Path, is_function: bool, mode: Mode) -> serde_json::Value {
     let connections_before = setup.parsec.server.accepted();
+    let jwks_before = setup.jwks.fetches.load(Ordering::SeqCst); // Init's fetch counts
     let (mut child, _, _) = setup.emulator.spawn(binary, &setup.mode_env(mode)).await;
     let pid = setup.emulator.pid();
     let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
-    let jwks_before = setup.jwks.fetches.load(Ordering::SeqCst);
     let event = setup.mode_event(mode);
     warm_up(setup, &event).await;
     setup.parsec.take_service_times();
