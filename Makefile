@@ -13,7 +13,7 @@ EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help tools local check test lint template-lint build zip invoke standins sam-check deploy deploy-function bench fuzz clean dev token
+.PHONY: help tools local check test test-local lint template-lint build zip invoke standins sam-check deploy deploy-function bench fuzz clean dev token
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -42,15 +42,19 @@ check: ## The inner loop: fmt, clippy, unit and integration tests, rust-version 
 	cargo test
 	$(PYTHON) -m local.rust_version
 
-test: $(TOOLS) $(CHECKOV) ## Every check: make check, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
-	$(MAKE) --no-print-directory check
+# Two jobs at a time where one waits on the network or on emulators while the other compiles:
+# the tool install beside make check, and the arm64 release build beside the end-to-end runs.
+test: ## Every check: make check, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
+	$(MAKE) --no-print-directory -j2 --output-sync=target tools check
 	cargo build --quiet --bin bootstrap
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-local build
+	$(BIN)/python -m deploy.rehearsal
+
+test-local: $(TOOLS) $(CHECKOV) ## The end-to-end runs (cargo lambda's emulator and AWS's RIE), the make dev test, the template checks
 	$(BIN)/python -m local.run target/debug/bootstrap --check
 	$(BIN)/python -m local.run target/debug/bootstrap --check --runner rie
 	$(BIN)/python -m local.dev_check target/debug/bootstrap
 	$(MAKE) --no-print-directory template-lint
-	$(MAKE) --no-print-directory build
-	$(BIN)/python -m deploy.rehearsal
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
 	cargo fmt --check

@@ -28,13 +28,22 @@ from .common import FAKE_AWS, ROOT, free_port, spawn, stop_tree, wait_for_port
 from .report import Report
 from .run import shape_problems, show
 from .scenarios import SCENARIOS
-from .standins import NETWORK, docker_ready, running
+from .standins import NETWORK, docker_ready, endpoints, running
 
 SAM = str(ROOT / ".venv" / "bin" / "sam")
+HOST = endpoints()[0]
 FUNCTION = "SessionBrokerFunction"
 # events/env.json configures claim mode without a quota or re-verification: the answers the
 # end-to-end run expects there.
 CLAIM_MODE = next(cases for title, env, cases in SCENARIOS if not env)
+
+
+# SAM reaches the emulator in the container through a published port. On 127.0.0.1 Docker's
+# userland proxy accepts the connection before the emulator listens (it takes about a second
+# under qemu) and then drops it; SAM's three quick retries end first and it reports a timeout.
+# Published on this machine's address on the network instead, the port is reached through
+# Docker's own forwarding, refuses until the emulator listens, and SAM's wait for the socket works.
+CONTAINER_HOST = ["--container-host", HOST, "--container-host-interface", HOST]
 
 
 def sam_env():
@@ -49,7 +58,7 @@ def flags():
 def sam_invoke(event_path, timeout=300):
     """One `sam local invoke`; (the function's answer or None, SAM's output)."""
     argv = [SAM, "local", "invoke", FUNCTION, "--docker-network", NETWORK, "-e", str(event_path),
-            "--env-vars", str(ROOT / "events" / "env.json"), *flags()]
+            "--env-vars", str(ROOT / "events" / "env.json"), *CONTAINER_HOST, *flags()]
     done = subprocess.run(argv, cwd=ROOT, env=sam_env(), capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     answer = None
@@ -87,7 +96,7 @@ def start_api_checks(report, logs):
     argv = [SAM, "local", "start-api", "--docker-network", NETWORK, "--env-vars",
             str(ROOT / "events" / "env.json"), "--host", "127.0.0.1", "--port", str(port),
             # SAM local runs no JWT authorizer, and cannot read the route's conditional AuthorizerId.
-            "--disable-authorizer", *flags()]
+            "--disable-authorizer", *CONTAINER_HOST, *flags()]
     api = spawn(argv, open(Path(logs) / "start-api.log", "wb"), env=sam_env(), cwd=ROOT)
     try:
         wait_for_port(port, "sam local start-api", api, timeout=120)

@@ -15,6 +15,7 @@ anything but loopback unless SAM says it is running it (AWS_SAM_LOCAL=true; SECU
 
 import ipaddress
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,10 @@ def running(log_dir):
     host, moto_port, parsec_port = endpoints()
     if not ipaddress.ip_address(host).is_loopback:
         ensure_network(host)
+    for port in (moto_port, parsec_port):
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                raise SystemExit(f"something already listens on {host}:{port} (another `make standins`?); stop it first")
     log_dir = Path(log_dir)
     procs = [moto.start(moto_port, open(log_dir / "moto.log", "wb"), host=host)]
     try:
@@ -108,8 +113,10 @@ stand-ins for sam local, on Docker network {NETWORK}:
 In another terminal:
   .venv/bin/sam build
   .venv/bin/sam local invoke SessionBrokerFunction --docker-network {NETWORK} \\
+      --container-host {host} --container-host-interface {host} \\
       --env-vars events/env.json -e events/http-api-jwt.json
-  .venv/bin/sam local start-api --docker-network {NETWORK} --env-vars events/env.json --disable-authorizer
+  .venv/bin/sam local start-api --docker-network {NETWORK} --env-vars events/env.json --disable-authorizer \\
+      --container-host {host} --container-host-interface {host}
   curl -sS -X POST http://127.0.0.1:3000/sessions -H 'Content-Type: application/json' -d '{{}}'
 
 Ctrl-C stops them.""", flush=True)
