@@ -63,7 +63,8 @@ def role_problems(iam, role_name, secret_arn, function_arn):
 def template_problems():
     """The SAM path: template.yaml as `sam deploy` turns it into CloudFormation (the SAM
     translator the SAM CLI uses). Every statement of the function's role that grants
-    GetSecretValue must carry lambda:SourceFunctionArn naming the function."""
+    GetSecretValue must carry lambda:SourceFunctionArn naming the function, and every variable
+    events/env.json sets must be one the function declares (or `sam local` ignores it)."""
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
@@ -82,12 +83,19 @@ def template_problems():
                   for p in r["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
     statements += [st for r in resources.values() if r["Type"] == "AWS::IAM::RolePolicy"
                    and r["Properties"]["RoleName"] == {"Ref": role} for st in r["Properties"]["PolicyDocument"]["Statement"]]
+    problems = []
+    # sam local --env-vars only overrides variables the template declares.
+    declared = set(resources["SessionBrokerFunction"]["Properties"]["Environment"]["Variables"])
+    local = json.loads((ROOT / "events" / "env.json").read_text())["SessionBrokerFunction"]
+    undeclared = sorted(set(local) - declared)
+    if undeclared:
+        problems.append(f"template: events/env.json sets {undeclared}, which the function does not declare")
     reads = [st for st in statements if "secretsmanager:GetSecretValue" in json.dumps(st.get("Action"))]
     wanted = {"ArnEquals": {"lambda:SourceFunctionArn": {"Fn::GetAtt": ["SessionBrokerFunction", "Arn"]}}}
     if not reads:
-        return ["template: no statement of the function's role grants GetSecretValue"]
-    return [f"template: {st.get('Sid')} grants GetSecretValue without {wanted}" for st in reads
-            if st.get("Condition") != wanted]
+        return problems + ["template: no statement of the function's role grants GetSecretValue"]
+    return problems + [f"template: {st.get('Sid')} grants GetSecretValue without {wanted}" for st in reads
+                       if st.get("Condition") != wanted]
 
 
 def function_problems(conf, role_arn, secret_arn, expected_env):
@@ -167,7 +175,8 @@ def main():
         report.fail(p)
     if not problems:
         report.ok("two deploys: the function, its role and the operator's configuration as README says")
-    report.check("template.yaml: the role reads the key only from inside the function", template_problems())
+    report.check("template.yaml: the role reads the key only from inside the function; every variable "
+                 "events/env.json sets is declared", template_problems())
     return report.finish()
 
 
