@@ -51,14 +51,16 @@ test: ## Every check: make check, end-to-end (2 emulators), make dev, template l
 	$(BIN)/python -m deploy.rehearsal
 
 test-local: $(TOOLS) $(CHECKOV) ## The end-to-end runs (cargo lambda's emulator and AWS's RIE), the make dev test, the template checks
+	$(BIN)/openapi-spec-validator docs/openapi.yaml
 	$(BIN)/python -m local.run target/debug/bootstrap --check
 	$(BIN)/python -m local.run target/debug/bootstrap --check --runner rie
 	$(BIN)/python -m local.dev_check target/debug/bootstrap
 	$(MAKE) --no-print-directory template-lint
 
-lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy and the template checks only
+lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy, the template checks and the OpenAPI description
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
+	$(BIN)/openapi-spec-validator docs/openapi.yaml
 	$(MAKE) --no-print-directory template-lint
 
 template-lint: $(TOOLS) $(CHECKOV) ## cfn-lint, sam validate --lint and checkov (0 failed; each skip says why in the template)
@@ -96,7 +98,10 @@ sam-check: $(TOOLS) ## With Docker: sam build, every sample event through sam lo
 	SAM_FLAGS="$(SAM_FLAGS)" $(BIN)/python -m local.sam_local check
 
 PORT ?= 9000
-dev: $(TOOLS) ## HTTP on 127.0.0.1:$(PORT) like the template's API: JWT check, then the real function (Ctrl-C stops all)
+dev: ## HTTP on 127.0.0.1:$(PORT) like the template's API: JWT check, then the real function (Ctrl-C stops all)
+	@test -f $(TOOLS) || echo "make dev: installing the tools into .venv (first run only, a few minutes)…"
+	@$(MAKE) --no-print-directory $(TOOLS) >/dev/null
+	@echo "make dev: building the function (cargo build; the first build takes a couple of minutes)…"
 	cargo build --quiet --bin bootstrap
 	$(BIN)/python -m local.dev target/debug/bootstrap $(PORT)
 

@@ -4,7 +4,12 @@ template's HTTP API with its JWT authorizer.
 
   python -m local.dev BINARY [PORT]          (PORT defaults to 9000)
 
-- Only `POST /sessions` is routed; anything else is `404 {"message":"Not Found"}`.
+- Only `POST /sessions` is routed; any other method or path (TRACE, QUERY, … included) is
+  `404 {"message":"Not Found"}` as JSON, and `HEAD` gets the headers without a body. Bodies
+  may come with Content-Length or chunked; over 10 MB is `413`, as HTTP API's payload limit.
+- Requests are served concurrently: one thread per connection, and DEV_WORKERS (default 8)
+  copies of the function, each under its own emulator, as Lambda runs one execution
+  environment per request in flight.
 - The JWT check API Gateway's JWT authorizer makes (local/issuer.py): RS256 signature against
   the local issuer's JWKS (`kid`), `iss`, `aud` or `client_id`, `exp`, `nbf`. Anything else is
   `401 {"message":"Unauthorized"}` and reaches neither the function nor Secrets Manager nor
@@ -23,10 +28,10 @@ Prints how to get a token and a ready curl; one line per request; Ctrl-C stops e
 import base64
 import json
 import os
+import queue
 import signal
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -37,7 +42,19 @@ from .common import forwarded
 from .stack import running_stack
 
 ROUTE = ("POST", "/sessions")
-MAX_BODY = 1024 * 1024
+# HTTP API's payload limit: a larger request is API Gateway's 413, not the function's.
+MAX_BODY = 10 * 1024 * 1024
+# Copies of the function, each under its own emulator: the emulator serves one invocation at a
+# time, as one Lambda execution environment does, and Lambda runs as many as requests need.
+WORKERS = int(os.environ.get("DEV_WORKERS", "8"))
+
+
+class BadRequest(Exception):
+    """A request API Gateway would refuse with 400 before any route."""
+
+
+class TooLarge(Exception):
+    """A body over MAX_BODY."""
 
 
 def claim_text(value):
@@ -73,12 +90,46 @@ def gateway_event(method, path, query, headers, body, claims, scopes, source_ip,
 
 class FrontDoor(BaseHTTPRequestHandler):
     stack = None
-    invoke_lock = threading.Lock()
+    workers = queue.Queue()  # the emulators' invoke ports, each taken by one request at a time
     required_scope = os.environ.get("REQUIRED_SCOPE", "")
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *_):
         pass  # one line per request, from note()
+
+    def __getattr__(self, name):
+        # Every method reaches do_ANY (TRACE, QUERY, PROPFIND, …), as every method reaches
+        # API Gateway's router; Python's server would answer unknown ones with an HTML 501.
+        if name.startswith("do_"):
+            return self.do_ANY
+        raise AttributeError(name)
+
+    def read_body(self):
+        """The body, sent with Content-Length or chunked (Transfer-Encoding: chunked)."""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            chunks, total = [], 0
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise BadRequest("a chunk size is not hexadecimal")
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    raise TooLarge()
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(8)  # the CRLF after the chunk
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number")
+        if length > MAX_BODY:
+            raise TooLarge()
+        return self.rfile.read(length) if length > 0 else b""
 
     def note(self, status, where, started):
         took = (time.monotonic() - started) * 1000
@@ -94,17 +145,22 @@ class FrontDoor(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("apigw-requestid", request_id or uuid.uuid4().hex[:16])
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # HEAD: the headers of the answer, no body
+            self.wfile.write(data)
 
     def do_ANY(self):
         started = time.monotonic()
         path, _, query = self.path.partition("?")
-        length = int(self.headers.get("content-length") or 0)
-        if length > MAX_BODY:
+        try:
+            body = self.read_body()
+        except TooLarge:
             self.close_connection = True
             self.answer(413, {"message": "Request Entity Too Large"})
             return self.note(413, "gateway: body too large", started)
-        body = self.rfile.read(length) if length else b""
+        except BadRequest as why:
+            self.close_connection = True
+            self.answer(400, {"message": "Bad Request"})
+            return self.note(400, f"gateway: {why}", started)
         if (self.command, path) != ROUTE:
             self.answer(404, {"message": "Not Found"})
             return self.note(404, "gateway: no route", started)
@@ -130,8 +186,11 @@ class FrontDoor(BaseHTTPRequestHandler):
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
         event = gateway_event(self.command, path, query, headers, body, claims,
                               token_scopes if self.required_scope else None, self.client_address[0], request_id)
-        with self.invoke_lock:  # one invocation at a time, as one Lambda environment
-            result = self.stack.invoke_rie(json.dumps(event).encode())
+        port = self.workers.get(timeout=60)  # a free execution environment
+        try:
+            result = self.stack.invoke_rie(json.dumps(event).encode(), port)
+        finally:
+            self.workers.put(port)
         if "statusCode" not in result:
             self.answer(500, {"message": "Internal Server Error"}, request_id=request_id)
             return self.note(500, f"function failed: {result.get('errorType')}", started)
@@ -146,6 +205,12 @@ class FrontDoor(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_ANY
 
 
+class Server(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog that takes a burst."""
+    daemon_threads = True
+    request_queue_size = 128
+
+
 def main():
     # Ctrl-C stops everything, even when started from a shell that ignores SIGINT in the background.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -157,12 +222,15 @@ def main():
     # configures it behind its JWT authorizer.
     overrides.setdefault("JWT_ISSUER", issuer.ISSUER)
     overrides.setdefault("JWT_AUDIENCE", issuer.AUDIENCE)
-    issuer.key_id()  # the issuer exists before the first token is asked for
+    issuer.key_id()  # the issuer exists (and its key is loaded) before the first token is asked for
+    print(f"make dev: starting moto, the Parsec stand-in and {WORKERS} copies of the function under "
+          "aws-lambda-rie…", flush=True)
     with tempfile.TemporaryDirectory(prefix="parsec-broker-dev-") as logs, \
             running_stack(binary, logs, runner="rie") as stack:
-        stack.start_function(overrides)
+        for worker in stack.start_rie_workers(overrides, WORKERS):
+            FrontDoor.workers.put(worker)
         FrontDoor.stack = stack
-        server = ThreadingHTTPServer(("127.0.0.1", port), FrontDoor)
+        server = Server(("127.0.0.1", port), FrontDoor)
         url = f"http://127.0.0.1:{port}/sessions"
         print(f"""
 Parsec session broker on {url}

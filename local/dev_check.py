@@ -8,14 +8,22 @@ free loopback port, then checks that
   HS256 token (signed with the issuer's public key as the secret) and a token for another
   audience all get API Gateway's 401, and reach neither the function (so neither Secrets
   Manager nor Parsec);
-- another route is 404;
+- another route is 404, and so are TRACE, QUERY, DELETE and HEAD (JSON, and no body for HEAD);
+- a chunked body is read as the same body sent with a length (a `403` for another user, not
+  the caller's own session), and the connection stays usable after it;
+- a body over 10 MB is API Gateway's 413;
+- with the Parsec stand-in taking 250 ms (STANDIN_DELAY_MS=250), 8 concurrent requests all get
+  their answers within 3 times one request's time;
 - Ctrl-C (SIGINT to the process group, as a terminal sends it) leaves nothing running.
 """
 
 import base64
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import threading
 import os
 import re
 import signal
@@ -84,6 +92,76 @@ def alive(pid):
         return False
 
 
+def method_problems(port):
+    problems = []
+    for method in ("TRACE", "QUERY", "DELETE", "GET", "HEAD"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(method, "/sessions")
+        response = conn.getresponse()
+        body = response.read()
+        kind = response.getheader("content-type")
+        expected_body = b"" if method == "HEAD" else b'{"message": "Not Found"}'
+        if response.status != 404 or kind != "application/json" or body != expected_body:
+            problems.append(f"{method}: {response.status} {kind} {body[:80]!r}")
+        conn.close()
+    return problems
+
+
+def chunked_problems(port, token):
+    """The same body for another user, chunked and with a length, on one connection: both 403."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    answers = []
+    conn.request("POST", "/sessions", body=iter([b'{"external_id":', b' "user-7"}']),
+                 headers={**headers, "Transfer-Encoding": "chunked"}, encode_chunked=True)
+    response = conn.getresponse()
+    answers.append((response.status, json.loads(response.read() or b"null")))
+    conn.request("POST", "/sessions", body=b'{"external_id": "user-7"}', headers=headers)
+    response = conn.getresponse()
+    answers.append((response.status, json.loads(response.read() or b"null")))
+    conn.close()
+    codes = [(status, (body or {}).get("error", {}).get("code")) for status, body in answers]
+    return [] if codes == [(403, "forbidden")] * 2 else [f"chunked, then with a length: {codes}"]
+
+
+def too_large_problems(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        raw.sendall(b"POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 10485761\r\n\r\n")
+        data = b""
+        while len(data) < 65536:  # the server answers and closes the connection
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        answer = data.decode(errors="replace")
+    ok = answer.startswith("HTTP/1.1 413") and '"Request Entity Too Large"' in answer
+    return [] if ok else [answer[:200]]
+
+
+def concurrency_problems(url, token):
+    started = time.monotonic()
+    status, _ = post(url, token)
+    one = time.monotonic() - started
+    results = []
+
+    def call():
+        results.append(post(url, token)[0])
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    eight = time.monotonic() - started
+    print(f"  one request {one * 1000:.0f} ms; 8 concurrent {eight * 1000:.0f} ms ({eight / one:.1f}x)", flush=True)
+    problems = [] if status == 201 and sorted(results) == [201] * 8 else [f"statuses {status}, {sorted(results)}"]
+    if eight > 3 * one:
+        problems.append(f"8 concurrent took {eight:.2f} s, over 3x one request ({one:.2f} s)")
+    return problems
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m local.dev_check BINARY")
@@ -92,7 +170,8 @@ def main():
     report = Report("make dev")
     problems = []
     with tempfile.NamedTemporaryFile("w+", prefix="make-dev-", suffix=".log") as out:
-        dev = spawn([sys.executable, "-m", "local.dev", sys.argv[1], str(port)], out, cwd=ROOT)
+        dev = spawn([sys.executable, "-m", "local.dev", sys.argv[1], str(port)], out, cwd=ROOT,
+                    env={**os.environ, "STANDIN_DELAY_MS": "250"})
         try:
             deadline = time.monotonic() + 300
             while "Ctrl-C stops everything" not in Path(out.name).read_text():
@@ -131,15 +210,21 @@ def main():
                              [] if status == 401 and body == {"message": "Unauthorized"} else [f"{status} {body}"])
             status, body = post(url.replace("/sessions", "/other"), good)
             report.check("another route: 404", [] if status == 404 else [f"{status} {body}"])
+            report.check("TRACE, QUERY, DELETE, GET and HEAD: API Gateway's JSON 404", method_problems(port))
+            report.check("a chunked body is read as the same body with a length", chunked_problems(port, good))
+            report.check("a body over 10 MB: API Gateway's 413", too_large_problems(port))
+            report.check("8 concurrent requests with Parsec taking 250 ms: all within 3x one request",
+                         concurrency_problems(url, good))
 
             audit_lines = sum(p.read_text(errors="replace").count("session request")
                               for p in logs.glob("function*.log"))
-            report.check("only the valid token's request reached the function",
-                         [] if audit_lines == 1 else [f"the function saw {audit_lines} requests"])
+            # the valid token's, two chunked/with-length requests, 1 + 8 concurrent ones
+            report.check("only the valid tokens' requests reached the function",
+                         [] if audit_lines == 12 else [f"the function saw {audit_lines} requests, expected 12"])
             parsec = int(re.search(r"Parsec stand-in on 127.0.0.1:(\d+)", banner).group(1))
             with urllib.request.urlopen(f"http://127.0.0.1:{parsec}/_stats", timeout=5) as r:
                 sessions = json.loads(r.read())["requests"]
-            report.check("Parsec saw one request", [] if sessions == 1 else [f"Parsec saw {sessions} requests"])
+            report.check("Parsec saw one request per session", [] if sessions == 10 else [f"Parsec saw {sessions} requests, expected 10"])
         finally:
             started = descendants(dev.pid)
             if not stop_tree(dev, signal.SIGINT, timeout=30):

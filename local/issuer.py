@@ -4,6 +4,7 @@ An RSA key pair created on first use under `.dev/issuer/` (git-ignored), publish
 JWKS. Signing and checking use PyJWT with `cryptography`: no hand-rolled crypto.
 """
 
+import functools
 import json
 import time
 import uuid
@@ -20,7 +21,9 @@ AUDIENCE = "parsec-broker-local"
 DEFAULT_SCOPE = "parsec/sessions"
 
 
+@functools.lru_cache(maxsize=1)
 def _private_key():
+    """Made on first use, then read once per process (never in a request's path)."""
     path = HOME / "private.pem"
     if not path.exists():
         HOME.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,7 @@ def _private_key():
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
 
+@functools.lru_cache(maxsize=1)
 def key_id():
     _private_key()
     return (HOME / "kid").read_text().strip()

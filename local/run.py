@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import issuer
+from . import issuer, spec
 from .common import DEMO_KEY, ROOT
 from .report import Report
 from .scenarios import SCENARIOS
@@ -34,6 +34,7 @@ def shape_problems(response, status, code, event):
     for name, value in CONTRACT_HEADERS.items():
         if headers.get(name) != value:
             problems.append(f"header {name}={headers.get(name)!r}")
+    problems += spec.problems(response.get("statusCode"), headers, response.get("body") or "")
     try:
         body = json.loads(response.get("body") or "")
     except ValueError:

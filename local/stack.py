@@ -145,6 +145,23 @@ class Stack:
         if self.function.poll() is not None:
             raise RuntimeError(f"the function exited at start-up:\n{self.function_log.read_text(errors='replace')}")
 
+    def start_rie_workers(self, overrides, count):
+        """`count` copies of the function, each under its own Runtime Interface Emulator and so each
+        serving one invocation at a time, as separate Lambda execution environments do. Returns
+        their invoke ports (pass one to `invoke_rie`)."""
+        env = self.function_env(overrides)
+        del env["AWS_LAMBDA_RUNTIME_API"]
+        workers = []
+        for n in range(count):
+            port = free_port()
+            argv = [str(rie_path()), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
+                    "--runtime-api-address", f"127.0.0.1:{free_port()}", str(self.binary.resolve())]
+            workers.append((port, self.spawn(f"function-{n}", argv, env=env)))
+        for port, proc in workers:
+            wait_for_port(port, "the Runtime Interface Emulator", proc)
+        self.function_log = self.log_dir / "function-0.log"
+        return [port for port, _ in workers]
+
     def start_up_failure(self, overrides):
         """Runs the binary with a bad configuration; returns (exit code, its output)."""
         proc = subprocess.run([str(self.binary)], env=self.function_env(overrides), capture_output=True,
@@ -173,10 +190,10 @@ class Stack:
         path.write_text(json.dumps(event))
         return self.invoke(path)
 
-    def invoke_rie(self, event):
+    def invoke_rie(self, event, port=None):
         """POSTs the event (JSON bytes) to the RIE's invoke URL, as `sam local invoke` does."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.rie_port}/2015-03-31/functions/function/invocations",
+            f"http://127.0.0.1:{port or self.rie_port}/2015-03-31/functions/function/invocations",
             data=event, method="POST")
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
