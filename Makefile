@@ -42,19 +42,21 @@ check: ## The inner loop: fmt, clippy, unit and integration tests, rust-version 
 	cargo test
 	$(PYTHON) -m local.rust_version
 
-# Two jobs at a time where one waits on the network or on emulators while the other compiles:
-# the tool install beside make check, and the arm64 release build beside the end-to-end runs.
-test: ## Every check: make check, end-to-end (2 emulators), make dev, template lint, deploy rehearsal
-	$(MAKE) --no-print-directory -j2 --output-sync=target tools check
+# The arm64 release build (compiling) runs beside the end-to-end runs, the make dev test and
+# Schemathesis (mostly waiting on emulators and stand-ins); make check runs alone, since some
+# of its fault tests bound the time a retry may take.
+test: $(TOOLS) $(CHECKOV) ## Every check: make check, end-to-end (2 emulators), make dev, Schemathesis, template lint, deploy rehearsal
+	$(MAKE) --no-print-directory check
 	cargo build --quiet --bin bootstrap
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-local build
 	$(BIN)/python -m deploy.rehearsal
 
-test-local: $(TOOLS) $(CHECKOV) ## The end-to-end runs (cargo lambda's emulator and AWS's RIE), the make dev test, the template checks
+test-local: $(TOOLS) $(CHECKOV) ## The end-to-end runs (cargo lambda's emulator and AWS's RIE), the make dev test, Schemathesis through make dev, the template checks
 	$(BIN)/openapi-spec-validator docs/openapi.yaml
 	$(BIN)/python -m local.run target/debug/bootstrap --check
 	$(BIN)/python -m local.run target/debug/bootstrap --check --runner rie
 	$(BIN)/python -m local.dev_check target/debug/bootstrap
+	$(BIN)/python -m local.api_fuzz target/debug/bootstrap
 	$(MAKE) --no-print-directory template-lint
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy, the template checks and the OpenAPI description

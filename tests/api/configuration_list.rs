@@ -56,6 +56,8 @@ fn every_variable_the_configuration_reads_is_listed() {
         .iter()
         .flat_map(|opening| config.split(opening).skip(1).filter_map(|rest| rest.split_once('"')))
         .map(|(name, _)| name.to_owned())
+        // AWS_* belong to the platform (the SDK, Lambda, SAM), not to the function's own list.
+        .filter(|name| !name.starts_with("AWS_"))
         .collect();
     assert!(read.len() >= 10, "the reads were found: {read:?}");
     let listed = listed();
