@@ -138,6 +138,9 @@ async fn a_rejected_key_does_not_turn_into_a_secrets_manager_storm() {
 async fn under_run_concurrent_a_requests_warning_names_it_and_its_sdk_calls_carry_its_trace() {
     let stack =
         Stack::start_with(&[("AWS_LAMBDA_MAX_CONCURRENCY", "4"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")]).await;
+    // Room for the SDK's retries against the failing stand-in within the Parsec budget (5 s),
+    // on a loaded machine too: the warning is logged once the refetch has failed, not on a timeout.
+    stack.emulator.set_timeout(Duration::from_secs(15));
     stack.parsec.reject_all.store(true, std::sync::atomic::Ordering::SeqCst);
     stack.secrets.set_mode(SecretsMode::Failing);
     let outcome = stack.emulator.invoke(Arc::new(crate::helpers::event_text("http-api-jwt.json"))).await;
