@@ -77,6 +77,10 @@ SCENARIOS = [
         ("rest-cognito.json", 429, "quota_exceeded"),
         ("http-api-jwt.json", 429, "quota_exceeded"),
     ]),
+    ("a quota table that does not exist: a misconfiguration, not a per-process quota",
+     {"SESSION_QUOTA": "2/3600", "QUOTA_TABLE": "no-such-table"}, [
+        ("http-api-jwt.json", 500, "misconfigured"),
+    ]),
     ("claim mode, REQUIRED_SCOPE=parsec/admin", {"REQUIRED_SCOPE": "parsec/admin"}, [
         ("http-api-jwt.json", 403, "forbidden"),
     ]),

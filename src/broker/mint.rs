@@ -12,6 +12,7 @@ use crate::broker::{Broker, Deps};
 use crate::domain::error::BrokerError;
 use crate::domain::external_id::ExternalId;
 use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
+use crate::quotas::gate::Refused;
 use crate::secrets::{ApiKey, SecretError};
 
 impl<D: Deps> Broker<D> {
@@ -28,9 +29,16 @@ impl<D: Deps> Broker<D> {
             return self.mint(external_id, deadline, record).await;
         };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let grant = gate.take(external_id.as_str(), now).await.map_err(|exceeded| {
-            record.quota_counter = Some(exceeded.by.as_str());
-            BrokerError::QuotaExceeded { retry_after: exceeded.retry_after_secs.to_string() }
+        let grant = gate.take(external_id.as_str(), now).await.map_err(|refused| match refused {
+            Refused::Exceeded(exceeded) => {
+                record.quota_counter = Some(exceeded.by.as_str());
+                BrokerError::QuotaExceeded { retry_after: exceeded.retry_after_secs.to_string() }
+            }
+            Refused::Misconfigured(code) => {
+                record.quota_counter = Some("store");
+                record.detail = Some(format!("the quota table answered {code}"));
+                BrokerError::Misconfigured
+            }
         })?;
         record.quota_counter = Some(grant.by.as_str());
         let minted = self.mint(external_id, deadline, record).await;

@@ -83,9 +83,23 @@ fn sessions(item: Option<&HashMap<String, AttributeValue>>) -> Option<u32> {
     item?.get("sessions")?.as_n().ok()?.parse().ok()
 }
 
+/// Error codes that no retry or fallback fixes: the table or the permission is missing, or the
+/// table refuses the request's shape (a key schema other than the contract's string `pk`).
+const PERMANENT: [&str; 4] = [
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "ValidationException",
+    "UnrecognizedClientException",
+];
+
 /// Only the kind or the error code: never a request or a response body.
 fn failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> QuotaStoreError {
-    QuotaStoreError(match err {
+    if let SdkError::ServiceError(e) = err {
+        if let Some(code) = e.err().code().filter(|code| PERMANENT.contains(code)) {
+            return QuotaStoreError::permanent(code);
+        }
+    }
+    QuotaStoreError::transient(match err {
         SdkError::ServiceError(e) => e.err().code().unwrap_or("service error").to_owned(),
         SdkError::TimeoutError(_) => "timeout".into(),
         SdkError::DispatchFailure(_) => "dispatch failure".into(),

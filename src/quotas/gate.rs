@@ -79,6 +79,25 @@ pub struct Exceeded {
     pub by: Counter,
 }
 
+/// Why a unit was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Exceeded(Exceeded),
+    /// The store answered with a permanent error (no table, no permission): `500 misconfigured`,
+    /// never a silent fall back to per-process counting. The error code, for the audit line.
+    Misconfigured(String),
+}
+
+impl Refused {
+    /// The limit that was reached, if that is why.
+    pub fn exceeded(&self) -> Option<Exceeded> {
+        match self {
+            Refused::Exceeded(exceeded) => Some(*exceeded),
+            Refused::Misconfigured(_) => None,
+        }
+    }
+}
+
 pub struct QuotaGate<Q> {
     store: Q,
     limit: QuotaLimit,
@@ -110,11 +129,13 @@ impl<Q: QuotaStore> QuotaGate<Q> {
     }
 
     /// Takes one unit for `external_id` at `now_epoch` (seconds).
-    pub async fn take(&self, external_id: &str, now_epoch: u64) -> Result<Grant, Exceeded> {
+    pub async fn take(&self, external_id: &str, now_epoch: u64) -> Result<Grant, Refused> {
         let window_start = self.limit.window_start(now_epoch);
         let window_end = window_start + self.limit.window_secs;
         let key = QuotaKey { external_id: external_id.to_owned(), window_start };
-        let exceeded = |by| Exceeded { retry_after_secs: window_end.saturating_sub(now_epoch).max(1), by };
+        let exceeded = |by| {
+            Refused::Exceeded(Exceeded { retry_after_secs: window_end.saturating_sub(now_epoch).max(1), by })
+        };
         if self.store_is_due() {
             let asked = timeout(
                 self.store_wait,
@@ -137,7 +158,11 @@ impl<Q: QuotaStore> QuotaGate<Q> {
                         }
                     };
                 }
-                Ok(Err(e)) => self.store_failed(&e.0),
+                Ok(Err(e)) if e.permanent => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(Refused::Misconfigured(e.reason));
+                }
+                Ok(Err(e)) => self.store_failed(&e.reason),
                 Err(_) => self.store_failed("no answer in time"),
             }
         }
@@ -239,12 +264,12 @@ mod tests {
         gate.take("u", now).await.unwrap();
         gate.take("u", now).await.unwrap();
         let refused = gate.take("u", now).await.unwrap_err();
-        assert_eq!(refused, Exceeded { retry_after_secs: 600, by: Counter::Store });
+        assert_eq!(refused, Refused::Exceeded(Exceeded { retry_after_secs: 600, by: Counter::Store }));
         assert_eq!(store.count(&QuotaKey { external_id: "u".into(), window_start: 7200 }), 2);
         assert!(gate.take("u", 10_800).await.is_ok(), "the next window starts afresh");
         let last_second = gate.take("u", 10_800 + 3599).await;
         assert!(last_second.is_ok());
-        assert_eq!(gate.take("u", 10_800 + 3599).await.unwrap_err().retry_after_secs, 1);
+        assert_eq!(gate.take("u", 10_800 + 3599).await.unwrap_err().exceeded().unwrap().retry_after_secs, 1);
     }
 
     #[tokio::test]
@@ -255,19 +280,41 @@ mod tests {
         assert_eq!(store.count(&grant.key), 0);
     }
 
+    #[tokio::test]
+    async fn a_missing_table_is_a_misconfiguration_every_time_never_a_per_process_quota() {
+        let (gate, store) = gate();
+        store.set_missing_table();
+        for _ in 0..3 {
+            let refused = gate.take("u", 100).await.unwrap_err();
+            assert_eq!(refused, Refused::Misconfigured("ResourceNotFoundException".into()));
+        }
+        assert_eq!(
+            store.calls(),
+            3,
+            "no back-off: the next request asks again, so a fix takes effect at once"
+        );
+        assert_eq!(gate.take_failure_count(), 3);
+        store.set_failing(false);
+        assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Store);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_failing_store_falls_back_to_the_same_limit_in_process_then_recovers() {
         let (gate, store) = gate();
         store.set_failing(true);
         assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Local);
         assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Local);
-        assert_eq!(gate.take("u", 100).await.unwrap_err().by, Counter::Local);
+        assert_eq!(gate.take("u", 100).await.unwrap_err().exceeded().unwrap().by, Counter::Local);
         assert_eq!(store.calls(), 1, "within STORE_RETRY the store is not asked again");
         assert_eq!(gate.take_failure_count(), 1);
         store.set_failing(false);
         tokio::time::advance(STORE_RETRY).await;
         assert_eq!(gate.take("v", 100).await.unwrap().by, Counter::Store, "back to the store");
-        assert_eq!(gate.take("u", 100).await.unwrap_err().by, Counter::Store, "u had its 2 in-process");
+        assert_eq!(
+            gate.take("u", 100).await.unwrap_err().exceeded().unwrap().by,
+            Counter::Store,
+            "u had its 2 in-process"
+        );
         assert_eq!(gate.take_failure_count(), 0);
     }
 
@@ -277,7 +324,11 @@ mod tests {
         assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Store);
         store.set_hanging(true);
         assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Local);
-        assert_eq!(gate.take("u", 100).await.unwrap_err().by, Counter::Local, "1 by the store + 1 here = 2");
+        assert_eq!(
+            gate.take("u", 100).await.unwrap_err().exceeded().unwrap().by,
+            Counter::Local,
+            "1 by the store + 1 here = 2"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -290,7 +341,7 @@ mod tests {
         // The store knows nothing of the local grant: it grants its first unit...
         assert_eq!(gate.take("u", 100).await.unwrap().by, Counter::Store);
         // ...and its second, which with the local one would be 3 of 2: given back, refused.
-        assert_eq!(gate.take("u", 100).await.unwrap_err().by, Counter::Store);
+        assert_eq!(gate.take("u", 100).await.unwrap_err().exceeded().unwrap().by, Counter::Store);
         assert_eq!(store.count(&QuotaKey { external_id: "u".into(), window_start: 0 }), 1);
     }
 

@@ -10,6 +10,8 @@ use crate::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
 pub struct MemoryQuotaStore {
     counter: PerProcessCounter,
     failing: AtomicBool,
+    /// With `failing`: the failure is a permanent one (a missing table).
+    permanent: AtomicBool,
     hanging: AtomicBool,
     calls: AtomicUsize,
 }
@@ -18,6 +20,13 @@ impl MemoryQuotaStore {
     /// From now on every call fails (`true`) or works (`false`).
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
+        self.permanent.store(false, Ordering::SeqCst);
+    }
+
+    /// From now on every call fails as a missing table does.
+    pub fn set_missing_table(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+        self.permanent.store(true, Ordering::SeqCst);
     }
 
     /// From now on every call never answers (`true`) or answers (`false`).
@@ -39,7 +48,11 @@ impl MemoryQuotaStore {
             std::future::pending::<()>().await;
         }
         if self.failing.load(Ordering::SeqCst) {
-            return Err(QuotaStoreError("ServiceUnavailable".into()));
+            return Err(if self.permanent.load(Ordering::SeqCst) {
+                QuotaStoreError::permanent("ResourceNotFoundException")
+            } else {
+                QuotaStoreError::transient("ServiceUnavailable")
+            });
         }
         Ok(())
     }

@@ -42,13 +42,29 @@ pub enum Take {
     Exhausted { count: u32 },
 }
 
-/// The store could not answer (network, throttling, a missing table, ...): worth falling back.
+/// The store could not answer. Transient (network, throttling, an outage): worth falling back
+/// to the per-process counter. Permanent (no such table, access denied, a request the table
+/// refuses): a misconfiguration that no fallback should hide.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuotaStoreError(pub String);
+pub struct QuotaStoreError {
+    /// The kind or the error code only; never a request or a response body.
+    pub reason: String,
+    pub permanent: bool,
+}
+
+impl QuotaStoreError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        QuotaStoreError { reason: reason.into(), permanent: false }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        QuotaStoreError { reason: reason.into(), permanent: true }
+    }
+}
 
 impl fmt::Display for QuotaStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "quota store failure: {}", self.0)
+        write!(f, "quota store failure: {}", self.reason)
     }
 }
 

@@ -316,3 +316,32 @@ async fn without_a_quota_the_store_is_never_called() {
     let doc: &Value = &app.metric_documents()[0];
     assert!(doc.get("QuotaExceeded").is_none() && doc.get("QuotaStoreFailures").is_none());
 }
+
+/// A quota table that does not exist (or that the role may not write) is a misconfiguration:
+/// 500 misconfigured, Parsec never called, every time, instead of a quota silently held per
+/// process. moto answers ResourceNotFoundException as DynamoDB does.
+#[tokio::test]
+async fn a_missing_quota_table_is_500_misconfigured_and_parsec_is_not_called() {
+    let moto = Moto::start();
+    let client = dynamodb(&moto.endpoint).await; // no create_table
+    let store = TestQuotas::Dynamo(DynamoQuotaStore::new(client, TABLE.into()));
+    let env = [
+        ("SESSION_QUOTA", "3/3600"),
+        ("QUOTA_TABLE", TABLE),
+        ("QUOTA_STORE_WAIT_MS", "5000"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+    ];
+    let app = TestApp::spawn_with_quotas(&env, Some(store)).await.init().await;
+    for _ in 0..2 {
+        assert_error(&app.send(event("http-api-jwt.json")).await, 500, "misconfigured");
+    }
+    assert_eq!(app.parsec_calls().await, 0);
+    let audit = app.audit_lines();
+    assert!(
+        audit.iter().all(|l| l["detail"].as_str().unwrap_or("").contains("ResourceNotFoundException")),
+        "{audit:?}"
+    );
+    let failures: u64 =
+        app.metric_documents().iter().map(|d| d["QuotaStoreFailures"].as_u64().unwrap()).sum();
+    assert_eq!(failures, 2);
+}
