@@ -1,5 +1,5 @@
 //! The owner of a request: [`Broker::handle`] takes what the entry point read
-//! ([`Inbound`]) and returns the [`Outcome`], running the contract's checks 2–11
+//! ([`Inbound`]) and returns the [`Outcome`], running the contract's checks 2–12
 //! in the order `docs/contract.md` lists them, then key → Parsec → the
 //! rotated-key retry (`mint.rs`). Generic over its outside dependencies
 //! through [`Deps`]. It reports nothing itself: the entry point turns the
@@ -128,8 +128,14 @@ impl<D: Deps> Broker<D> {
         // 9–10. which user, and the external_id rules
         let external_id = self.policy.external_id(&caller, body.external_id.as_deref())?;
         record.external_id = Some(external_id.as_str().to_owned());
-        // 11. the quota, then key → Parsec → the rotated-key retry
-        self.session_within_quota(&external_id, request.deadline, record).await
+        // 11. device_id and renew (validated; with no session store every request mints)
+        let device = body::device(&body)?;
+        // 12. the quota, then key → Parsec → the rotated-key retry
+        let session = self.session_within_quota(&external_id, request.deadline, record).await?;
+        if device.is_some() {
+            record.session = Some("minted_without_store");
+        }
+        Ok(session)
     }
 
     /// The caller the checks after 4 read: the context's without `JWT_ISSUER`, else

@@ -70,6 +70,9 @@ pub struct Record {
     pub upstream_calls: u8,
     /// Which quota counter answered (`store` or `local`), when a quota is set.
     pub quota_counter: Option<&'static str>,
+    /// For a request naming a device: how its session came about (`minted_without_store`
+    /// while no session store is configured). Never the session id.
+    pub session: Option<&'static str>,
     /// Why a request failed on the server side, or why an event could not be read;
     /// logged, never returned.
     pub detail: Option<String>,

@@ -10,10 +10,46 @@ use crate::domain::error::BrokerError;
 
 pub const MAX_BODY_BYTES: usize = 4096;
 
-/// What a caller may send: `{}` or `{"external_id": "..."}`, or nothing.
+/// What a caller may send: nothing, or an object with at most `external_id`, `device_id`
+/// and `renew`. The device fields are kept as sent: their rules are checked after the
+/// `external_id` rules ([`device`]), as the contract orders them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SessionRequest {
     pub external_id: Option<String>,
+    pub device_id: Option<serde_json::Value>,
+    pub renew: Option<serde_json::Value>,
+}
+
+/// A device the app names, and whether it asks for a fresh session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// 1 to 64 of `A–Z a–z 0–9 . _ : -`.
+    pub id: String,
+    pub renew: bool,
+}
+
+/// The device fields' rules: a bad `device_id` is `invalid_device_id`; `renew` without a
+/// `device_id`, or not a boolean, is `invalid_request`.
+pub fn device(request: &SessionRequest) -> Result<Option<Device>, BrokerError> {
+    let renew = match &request.renew {
+        None => None,
+        Some(serde_json::Value::Bool(renew)) => Some(*renew),
+        Some(_) => return Err(BrokerError::InvalidRequest("renew must be true or false.")),
+    };
+    let Some(id) = &request.device_id else {
+        return match renew {
+            None => Ok(None),
+            Some(_) => Err(BrokerError::InvalidRequest("renew is only allowed with a device_id.")),
+        };
+    };
+    let id = id.as_str().filter(|id| is_device_id(id)).ok_or(BrokerError::InvalidDeviceId(
+        "device_id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'.",
+    ))?;
+    Ok(Some(Device { id: id.to_owned(), renew: renew.unwrap_or(false) }))
+}
+
+fn is_device_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b))
 }
 
 /// Checks a (decoded) body and its `Content-Type` header value.
@@ -35,7 +71,7 @@ pub fn parse(content_type: Option<&[u8]>, body: &[u8]) -> Result<SessionRequest,
 
 fn invalid_shape() -> BrokerError {
     BrokerError::InvalidRequest(
-        "The body must be a JSON object with at most one field, external_id, a string.",
+        "The body must be a JSON object with no fields but external_id (a string), device_id and renew.",
     )
 }
 
@@ -62,17 +98,19 @@ impl<'de> Visitor<'de> for SessionRequestVisitor {
 
     /// Unlike derived impls, refuses unknown and repeated keys.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SessionRequest, A::Error> {
-        let mut external_id = None;
+        let mut request = SessionRequest::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key != "external_id" {
-                return Err(de::Error::custom("unknown field"));
-            }
-            if external_id.is_some() {
+            let repeated = match key.as_ref() {
+                "external_id" => request.external_id.replace(map.next_value::<String>()?).is_some(),
+                "device_id" => request.device_id.replace(map.next_value()?).is_some(),
+                "renew" => request.renew.replace(map.next_value()?).is_some(),
+                _ => return Err(de::Error::custom("unknown field")),
+            };
+            if repeated {
                 return Err(de::Error::custom("repeated field"));
             }
-            external_id = Some(map.next_value::<String>()?);
         }
-        Ok(SessionRequest { external_id })
+        Ok(request)
     }
 }
 
@@ -84,6 +122,36 @@ mod tests {
 
     fn code(content_type: Option<&[u8]>, body: &str) -> &'static str {
         parse(content_type, body.as_bytes()).unwrap_err().code()
+    }
+
+    fn device_of(body: &str) -> Result<Option<Device>, &'static str> {
+        device(&parse(JSON, body.as_bytes()).unwrap()).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn device_id_and_renew_follow_their_rules() {
+        let id = "3f1c2a9e-7b6d-4c1e-9f0a-1b2c3d4e5f60";
+        let ok = device_of(&format!(r#"{{"device_id":"{id}","renew":true}}"#)).unwrap().unwrap();
+        assert_eq!(ok, Device { id: id.into(), renew: true });
+        assert!(!device_of(r#"{"device_id":"a.b_c:d-E9"}"#).unwrap().unwrap().renew);
+        assert_eq!(
+            device_of(&format!(r#"{{"device_id":"{}"}}"#, "x".repeat(64))).map(|d| d.is_some()),
+            Ok(true)
+        );
+        assert_eq!(device_of("{}"), Ok(None));
+        for bad in [r#""""#, r#""a b""#, r#""é""#, r#""a/b""#, "7", "null", r#"["a"]"#] {
+            assert_eq!(device_of(&format!(r#"{{"device_id":{bad}}}"#)), Err("invalid_device_id"), "{bad}");
+        }
+        assert_eq!(device_of(&format!(r#"{{"device_id":"{}"}}"#, "x".repeat(65))), Err("invalid_device_id"));
+        for bad in [
+            r#"{"renew":true}"#,
+            r#"{"renew":false}"#,
+            r#"{"device_id":"d","renew":"yes"}"#,
+            r#"{"device_id":"d","renew":1}"#,
+        ] {
+            assert_eq!(device_of(bad), Err("invalid_request"), "{bad}");
+        }
+        assert_eq!(code(JSON, r#"{"device_id":"a","device_id":"b"}"#), "invalid_request", "repeated");
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn status(err: &BrokerError) -> StatusCode {
         Forbidden(_) => StatusCode::FORBIDDEN,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        InvalidRequest(_) | InvalidExternalId(_) => StatusCode::BAD_REQUEST,
+        InvalidRequest(_) | InvalidExternalId(_) | InvalidDeviceId(_) => StatusCode::BAD_REQUEST,
         SecretUnavailable | UpstreamThrottled { .. } | JwksUnavailable { .. } => {
             StatusCode::SERVICE_UNAVAILABLE
         }

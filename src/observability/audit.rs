@@ -25,6 +25,7 @@ pub fn emit(record: &Record, outcome: &str, status: u16) {
                 upstream_calls = record.upstream_calls,
                 expires_at = record.expires_at,
                 quota = record.quota_counter,
+                session = record.session,
                 detail = record.detail.as_deref(),
                 "session request"
             )

@@ -203,3 +203,32 @@ async fn the_init_rehearsal_calls_nobody_and_logs_nothing() {
     assert!(!app.logs.text().contains("session request"), "{}", app.logs.text());
     assert!(app.metric_documents().is_empty());
 }
+
+/// device_id and renew: their rules come after the external_id rules and before the quota;
+/// with no session store configured every valid request mints as before, and the audit line
+/// says so.
+#[tokio::test]
+async fn device_fields_are_checked_after_the_external_id_rules_and_without_a_store_every_request_mints() {
+    let app = TestApp::spawn_with(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]).await.init().await;
+    let bad_device = r#"{"external_id":"user-42","device_id":"not a device"}"#;
+    assert_error(&app.send(jwt_with_body(bad_device)).await, 400, "invalid_device_id");
+    let other_user_and_bad_device = r#"{"external_id":"user-7","device_id":"not a device"}"#;
+    assert_error(&app.send(jwt_with_body(other_user_and_bad_device)).await, 403, "forbidden");
+    let look_alike_and_bad_device = "{\"external_id\":\"user-42\u{200b}\",\"device_id\":\"x y\"}";
+    assert_error(&app.send(jwt_with_body(look_alike_and_bad_device)).await, 403, "forbidden");
+    assert_error(&app.send(jwt_with_body(r#"{"renew":true}"#)).await, 400, "invalid_request");
+    assert_error(
+        &app.send(jwt_with_body(r#"{"device_id":"d-1","renew":"yes"}"#)).await,
+        400,
+        "invalid_request",
+    );
+    assert_eq!(app.parsec_calls().await, 0, "no refusal reached Parsec");
+    let device = r#"{"device_id":"3f1c2a9e-7b6d-4c1e-9f0a-1b2c3d4e5f60"}"#;
+    let first = assert_created(&app.send(jwt_with_body(device)).await);
+    let second = assert_created(&app.send(jwt_with_body(&device.replace('}', r#","renew":true}"#))).await);
+    assert_ne!(first, second, "no store: each request mints its own session");
+    app.behaviour.issued.lock().unwrap().extend([first, second]);
+    assert_eq!(app.parsec_calls().await, 2);
+    let sessions: Vec<Value> = app.audit_lines().iter().map(|l| l["session"].clone()).collect();
+    assert_eq!(sessions[5..], [json!("minted_without_store"), json!("minted_without_store")]);
+}
