@@ -13,15 +13,13 @@ Any failure fails the run; the figures (operations, test cases, checks) are prin
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-from .common import ROOT, free_port, spawn, stop_tree
+from . import dev as local_dev
+from .common import ROOT, free_port, stop_tree
 
 MAX_EXAMPLES = os.environ.get("API_FUZZ_EXAMPLES", "100")
 MAX_TIME = os.environ.get("API_FUZZ_SECONDS", "90")
@@ -32,13 +30,8 @@ def main():
         raise SystemExit("usage: python -m local.api_fuzz BINARY")
     port = free_port()
     with tempfile.NamedTemporaryFile("w+", prefix="make-dev-", suffix=".log") as out:
-        dev = spawn([sys.executable, "-m", "local.dev", sys.argv[1], str(port)], out, cwd=ROOT)
+        dev = local_dev.start(sys.argv[1], port, out)
         try:
-            deadline = time.monotonic() + 300
-            while "Ctrl-C stops everything" not in Path(out.name).read_text():
-                if dev.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"make dev did not start:\n{Path(out.name).read_text()}")
-                time.sleep(0.2)
             token = subprocess.run([sys.executable, "-m", "local.mint_token", "--sub", "user-42"], cwd=ROOT,
                                    capture_output=True, text=True, timeout=60, check=True).stdout.strip()
             argv = [str(ROOT / ".venv" / "bin" / "schemathesis"), "run", str(ROOT / "docs" / "openapi.yaml"),

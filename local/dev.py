@@ -37,8 +37,10 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from pathlib import Path
+
 from . import issuer
-from .common import forwarded
+from .common import ROOT, forwarded, spawn, stop_tree
 from .stack import running_stack
 
 ROUTE = ("POST", "/sessions")
@@ -209,6 +211,19 @@ class Server(ThreadingHTTPServer):
     """One thread per connection, and a listen backlog that takes a burst."""
     daemon_threads = True
     request_queue_size = 128
+
+
+def start(binary, port, out, env=None):
+    """What `make dev` runs, as a child process logging to `out`, returned once it says it is
+    ready (for the tests that drive it: local.dev_check and local.api_fuzz)."""
+    dev = spawn([sys.executable, "-m", "local.dev", str(binary), str(port)], out, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 300
+    while "Ctrl-C stops everything" not in Path(out.name).read_text():
+        if dev.poll() is not None or time.monotonic() > deadline:
+            stop_tree(dev)
+            raise SystemExit(f"make dev did not start:\n{Path(out.name).read_text()}")
+        time.sleep(0.2)
+    return dev
 
 
 def main():

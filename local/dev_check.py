@@ -22,21 +22,22 @@ import hashlib
 import hmac
 import http.client
 import json
-import socket
-import threading
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import dev as local_dev
 from . import issuer
-from .common import ROOT, free_port, spawn, stop_tree
+from .common import ROOT, free_port, stop_tree
 from .report import Report
 
 
@@ -170,14 +171,8 @@ def main():
     report = Report("make dev")
     problems = []
     with tempfile.NamedTemporaryFile("w+", prefix="make-dev-", suffix=".log") as out:
-        dev = spawn([sys.executable, "-m", "local.dev", sys.argv[1], str(port)], out, cwd=ROOT,
-                    env={**os.environ, "STANDIN_DELAY_MS": "250"})
+        dev = local_dev.start(sys.argv[1], port, out, env={**os.environ, "STANDIN_DELAY_MS": "250"})
         try:
-            deadline = time.monotonic() + 300
-            while "Ctrl-C stops everything" not in Path(out.name).read_text():
-                if dev.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"make dev did not start:\n{Path(out.name).read_text()}")
-                time.sleep(0.2)
             banner = Path(out.name).read_text()
             logs = Path(re.search(r"logs:\s+(\S+)", banner).group(1))
 

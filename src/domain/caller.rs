@@ -4,6 +4,19 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+/// A claim's value as the caller's claims hold it: strings as they are, numbers and booleans
+/// as their JSON text, anything else (objects, arrays, null) not a claim of text.
+pub fn claim_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// Which authorizer vouched for the caller; logged as the caller kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerKind {

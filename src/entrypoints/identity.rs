@@ -10,7 +10,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
-use crate::domain::caller::{Caller, CallerKind, PoolIdentity};
+use crate::domain::caller::{claim_text, Caller, CallerKind, PoolIdentity};
 
 /// Keys API Gateway adds to a REST Lambda authorizer's map that say nothing
 /// about who the caller is.
@@ -136,15 +136,6 @@ fn from_value_map<'a>(
     let scopes =
         map.filter(|(k, _)| scope_keys.contains(&k.as_str())).flat_map(|(_, v)| scope_list(v)).collect();
     Caller::new(kind, claims, scopes)
-}
-
-fn claim_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// Scopes from space-separated text (HTTP API turns a JSON array claim into `"[a b]"`).

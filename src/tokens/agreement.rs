@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::domain::caller::Caller;
+use crate::domain::caller::{claim_text, Caller};
 use crate::tokens::VerifiedToken;
 
 /// Where the context and the token differ: a forgery, or a context from elsewhere.
@@ -48,22 +48,13 @@ fn renders_as(value: &Value, reported: &str) -> bool {
             n.to_string() == reported || n.as_i64().and_then(java_date_text).is_some_and(|d| d == reported)
         }
         Value::Array(items) => {
-            let parts: Option<Vec<String>> = items.iter().map(element_text).collect();
+            let parts: Option<Vec<String>> = items.iter().map(claim_text).collect();
             let Some(parts) = parts else { return false };
             reported == format!("[{}]", parts.join(" "))
                 || reported == parts.join(",")
                 || serde_json::to_string(value).is_ok_and(|json| json == reported)
         }
         Value::Object(_) | Value::Null => true,
-    }
-}
-
-fn element_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio::time::{timeout_at, Instant};
 
-use crate::domain::caller::{Caller, CallerKind};
+use crate::domain::caller::{claim_text, Caller, CallerKind};
 use crate::tokens::key_set::{KeySet, ACCEPTED};
 use crate::tokens::{BearerToken, KeySetSource};
 
@@ -67,19 +67,8 @@ impl VerifiedToken {
 
     /// The caller as the token describes it: its text, number and boolean claims, its scopes.
     pub fn caller(&self, kind: CallerKind) -> Option<Caller> {
-        let claims = self
-            .claims
-            .iter()
-            .filter_map(|(name, value)| {
-                let text = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => return None,
-                };
-                Some((name.clone(), text))
-            })
-            .collect();
+        let claims =
+            self.claims.iter().filter_map(|(name, value)| Some((name.clone(), claim_text(value)?))).collect();
         Caller::new(kind, claims, self.scopes())
     }
 }
@@ -255,6 +244,13 @@ mod tests {
         (TokenVerifier::new(source.clone(), ISSUER.into(), vec!["other".into(), AUDIENCE.into()]), source)
     }
 
+    /// An RS256 token of `issuer` for `u`, its claims edited.
+    fn signed_with(issuer: &TestIssuer, edit: &dyn Fn(&mut Value)) -> String {
+        let mut claims = TestIssuer::claims("u");
+        edit(&mut claims);
+        issuer.sign(Signing::Rs256, RSA_KID, &claims)
+    }
+
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(5)
     }
@@ -304,11 +300,7 @@ mod tests {
         let (verifier, _) = verifier(&issuer);
         verifier.prime().await;
         let now = crate::testing::issuer::now();
-        let with = |edit: &dyn Fn(&mut Value)| {
-            let mut claims = TestIssuer::claims("u");
-            edit(&mut claims);
-            issuer.sign(Signing::Rs256, RSA_KID, &claims)
-        };
+        let with = |edit: &dyn Fn(&mut Value)| signed_with(&issuer, edit);
         assert!(check(&verifier, &with(&|c| c["exp"] = json!(now - 30))).await.is_ok());
         assert_eq!(
             check(&verifier, &with(&|c| c["exp"] = json!(now - 120))).await.err(),
@@ -328,11 +320,7 @@ mod tests {
         let issuer = TestIssuer::new();
         let (verifier, _) = verifier(&issuer);
         verifier.prime().await;
-        let with = |edit: &dyn Fn(&mut Value)| {
-            let mut claims = TestIssuer::claims("u");
-            edit(&mut claims);
-            issuer.sign(Signing::Rs256, RSA_KID, &claims)
-        };
+        let with = |edit: &dyn Fn(&mut Value)| signed_with(&issuer, edit);
         assert!(check(&verifier, &with(&|_| {})).await.is_ok()); // client_id, no aud
         assert!(check(&verifier, &with(&|c| c["aud"] = json!(["x", "other"]))).await.is_ok());
         assert!(check(&verifier, &with(&|c| c["aud"] = json!("someone-else"))).await.is_err());
