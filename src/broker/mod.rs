@@ -171,7 +171,11 @@ impl<D: Deps> Broker<D> {
         })?;
         context_agrees(context, &verified).map_err(|d| {
             reject(match d {
-                Disagreement::Claim(name) => format!("the context's claim `{name}` is not the token's"),
+                Disagreement::Claim(name) => {
+                    // The name is the event's own text: cut, so a forged event cannot flood the log.
+                    let cut: String = name.chars().take(64).collect();
+                    format!("the context's claim `{cut}` is not the token's")
+                }
                 Disagreement::Scope => "the context reports a scope the token does not hold".to_owned(),
             })
         })?;

@@ -40,9 +40,18 @@ async fn a_context_naming_another_user_than_its_valid_token_is_401_and_parsec_is
     let mut scoped = claims.clone();
     scoped["scope"] = json!("parsec/sessions parsec/backend");
     assert_error(&app.send(signed_event("http-api-jwt.json", &token, &scoped)).await, 401, "unauthenticated");
+    let mut flood = claims.clone();
+    flood["x".repeat(10_000)] = json!("y");
+    assert_error(&app.send(signed_event("http-api-jwt.json", &token, &flood)).await, 401, "unauthenticated");
     assert_eq!(app.parsec_calls().await, 0);
     let audit = app.audit_lines();
     assert!(audit[0]["detail"].as_str().unwrap().contains("`sub`"), "{}", audit[0]);
+    let cut = audit[3]["detail"].as_str().unwrap();
+    assert!(
+        cut.contains(&"x".repeat(64)) && cut.len() < 200 && !cut.contains(&"x".repeat(65)),
+        "the event's claim name is cut: {} bytes",
+        cut.len()
+    );
 }
 
 #[tokio::test]
