@@ -79,10 +79,10 @@ def template_problems():
     os.environ.setdefault("AWS_DEFAULT_REGION", FAKE_AWS["AWS_REGION"])
     resources = transform(document, {}, ManagedPolicies())["Resources"]
     role = "SessionBrokerFunctionRole"
-    statements = [st for r in resources.values() if r["Type"] == "AWS::IAM::Role" and r is resources.get(role)
-                  for p in r["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
-    statements += [st for r in resources.values() if r["Type"] == "AWS::IAM::RolePolicy"
-                   and r["Properties"]["RoleName"] == {"Ref": role} for st in r["Properties"]["PolicyDocument"]["Statement"]]
+    inline = resources[role]["Properties"].get("Policies", [])
+    attached = [r["Properties"] for r in resources.values()
+                if r["Type"] == "AWS::IAM::RolePolicy" and r["Properties"]["RoleName"] == {"Ref": role}]
+    statements = [st for policy in inline + attached for st in policy["PolicyDocument"]["Statement"]]
     problems = []
     # sam local --env-vars only overrides variables the template declares.
     declared = set(resources["SessionBrokerFunction"]["Properties"]["Environment"]["Variables"])

@@ -59,15 +59,6 @@ class TooLarge(Exception):
     """A body over MAX_BODY."""
 
 
-def claim_text(value):
-    """Claims as HTTP API passes them: strings; arrays as "[a b]"; anything else its JSON text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "[" + " ".join(v if isinstance(v, str) else json.dumps(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def gateway_event(method, path, query, headers, body, claims, scopes, source_ip, request_id):
     now = datetime.now(timezone.utc)
     try:
@@ -84,7 +75,7 @@ def gateway_event(method, path, query, headers, body, claims, scopes, source_ip,
             "timeEpoch": int(now.timestamp() * 1000),
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": headers.get("user-agent", "")},
-            "authorizer": {"jwt": {"claims": {k: claim_text(v) for k, v in claims.items()}, "scopes": scopes}},
+            "authorizer": {"jwt": {"claims": {k: issuer.http_api_text(v) for k, v in claims.items()}, "scopes": scopes}},
         },
         "body": text if body else None, "isBase64Encoded": is_base64,
     }

@@ -121,6 +121,16 @@ def function_settings(jwks_port):
             "JWT_JWKS_URL": f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json"}
 
 
+def http_api_text(value):
+    """A claim as HTTP API's JWT authorizer passes it on: strings as they are, arrays as
+    "[a b]", anything else its JSON text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + " ".join(v if isinstance(v, str) else json.dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def _java_date(epoch):
     """Epoch seconds as REST API's Cognito authorizer writes exp and iat."""
     return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(epoch))
@@ -138,11 +148,10 @@ def signed_event(event, forge=None):
     shown = context["claims"] if rest else context["jwt"]["claims"]
     now = int(time.time())
     claims = {k: v for k, v in shown.items() if k not in ("iss", "aud", "exp", "iat", "nbf", "auth_time")}
-    claims.update({"iss": ISSUER, "iat": now, "nbf": now, "exp": now + 3600})
-    claims["aud"] = AUDIENCE
+    claims.update({"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 3600})
     token_text = jwt.encode(claims, _private_key(), algorithm="RS256", headers={"kid": key_id()})
-    rendered = {k: (_java_date(v) if rest and k in ("exp", "iat", "nbf") else
-                    v if isinstance(v, str) else json.dumps(v)) for k, v in claims.items()}
+    rendered = {k: _java_date(v) if rest and k in ("exp", "iat", "nbf") else http_api_text(v)
+                for k, v in claims.items()}
     rendered.update(forge or {})
     if rest:
         context["claims"] = rendered
