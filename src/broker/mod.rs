@@ -21,7 +21,7 @@ use crate::parsec::{Session, SessionMinter};
 use crate::quotas::gate::QuotaGate;
 use crate::quotas::QuotaStore;
 use crate::secrets::cache::KeyCache;
-use crate::secrets::SecretSource;
+use crate::secrets::{ApiKey, SecretSource};
 use crate::tokens::{context_agrees, BearerToken, Disagreement, KeySetSource, TokenError, TokenVerifier};
 
 pub use outcome::{Counters, Inbound, Outcome, Record};
@@ -30,7 +30,7 @@ pub use outcome::{Counters, Inbound, Outcome, Record};
 /// adds an associated type here, not a parameter to every function. Static
 /// dispatch throughout: no `dyn`, no boxed futures on the request path.
 pub trait Deps: Send + Sync + 'static {
-    type Secrets: SecretSource;
+    type Secrets: SecretSource<Value = ApiKey>;
     type Parsec: SessionMinter;
     type Quotas: QuotaStore;
     type Jwks: KeySetSource;

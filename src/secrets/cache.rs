@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use tokio::time::{timeout_at, Instant};
 
-use crate::secrets::{SecretError, SecretSource, VersionedKey};
+use crate::secrets::{SecretError, SecretSource, Versioned};
 
 /// The longest a request waits for a background refresh it started.
 pub const REFRESH_WAIT: Duration = Duration::from_millis(250);
@@ -36,55 +36,69 @@ pub const MAX_STALE: Duration = Duration::from_secs(6 * 3600);
 /// Rejections of the same key version within this window share one refetch.
 pub const REJECTION_WINDOW: Duration = Duration::from_secs(10);
 
-pub struct KeyCache<S> {
+pub struct KeyCache<S: SecretSource> {
     inner: Arc<Inner<S>>,
 }
 
-struct Inner<S> {
+struct Inner<S: SecretSource> {
     source: S,
+    /// What the secret is, for the warnings: "API key" or "seal secret".
+    what: &'static str,
     ttl: Duration,
-    state: StdMutex<State>,
+    state: StdMutex<State<S::Value>>,
     /// Serialises the fetches requests wait for (cold path, rejection path).
     fetching: Mutex<()>,
     fetches: AtomicU64,
     failed_refreshes: AtomicU64,
 }
 
-#[derive(Default)]
-struct State {
-    entry: Option<Entry>,
+struct State<T> {
+    entry: Option<Entry<T>>,
     /// A background refresh is running.
     refreshing: bool,
     /// No background refresh before this (after a failed one).
     retry_at: Option<Instant>,
     /// The last refetch after a rejection, shared by rejections that follow it.
-    rejection: Option<Rejection>,
+    rejection: Option<Rejection<T>>,
+}
+
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        State { entry: None, refreshing: false, retry_at: None, rejection: None }
+    }
 }
 
 #[derive(Clone)]
-struct Entry {
-    key: VersionedKey,
+struct Entry<T> {
+    key: Versioned<T>,
     fetched_at: Instant,
 }
 
-struct Rejection {
+struct Rejection<T> {
     at: Instant,
     version: Arc<str>,
-    replacement: Option<VersionedKey>,
+    replacement: Option<Versioned<T>>,
 }
 
 /// What the cache holds for a request, decided under the lock.
-enum Lookup {
-    Fresh(VersionedKey),
-    Stale { key: VersionedKey, start_refresh: bool },
+enum Lookup<T> {
+    Fresh(Versioned<T>),
+    Stale { key: Versioned<T>, start_refresh: bool },
     Missing,
 }
 
 impl<S: SecretSource> KeyCache<S> {
+    /// The cache of the API key.
     pub fn new(source: S, ttl: Duration) -> Self {
+        KeyCache::named(source, ttl, "API key")
+    }
+
+    /// The cache of a secret the warnings call `what`.
+    pub fn named(source: S, ttl: Duration, what: &'static str) -> Self {
         KeyCache {
             inner: Arc::new(Inner {
                 source,
+                what,
                 ttl,
                 state: StdMutex::new(State::default()),
                 fetching: Mutex::new(()),
@@ -104,7 +118,7 @@ impl<S: SecretSource> KeyCache<S> {
     /// The key to use now: the cached one within the TTL; past it, the cached
     /// one while a background refresh runs (waiting at most [`REFRESH_WAIT`]
     /// for it); with nothing usable cached, a fetch bounded by `deadline`.
-    pub async fn current(&self, deadline: Instant) -> Result<VersionedKey, SecretError> {
+    pub async fn current(&self, deadline: Instant) -> Result<Versioned<S::Value>, SecretError> {
         match self.inner.lookup() {
             Lookup::Fresh(key) => Ok(key),
             Lookup::Stale { key, start_refresh: false } => Ok(key),
@@ -122,7 +136,7 @@ impl<S: SecretSource> KeyCache<S> {
     }
 
     /// Nothing usable is cached: fetch while the request waits, one at a time.
-    async fn fetch_now(&self, deadline: Instant) -> Result<VersionedKey, SecretError> {
+    async fn fetch_now(&self, deadline: Instant) -> Result<Versioned<S::Value>, SecretError> {
         let inner = &self.inner;
         let attempt = async {
             let _guard = inner.fetching.lock().await;
@@ -141,9 +155,9 @@ impl<S: SecretSource> KeyCache<S> {
     /// per [`REJECTION_WINDOW`]; later rejections reuse its result.
     pub async fn refresh_after_rejection(
         &self,
-        rejected: &VersionedKey,
+        rejected: &Versioned<S::Value>,
         deadline: Instant,
-    ) -> Option<VersionedKey> {
+    ) -> Option<Versioned<S::Value>> {
         let inner = &self.inner;
         let attempt = async {
             let _guard = inner.fetching.lock().await;
@@ -191,12 +205,12 @@ impl<S: SecretSource> KeyCache<S> {
 }
 
 impl<S: SecretSource> Inner<S> {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<S::Value>> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// What a request gets, claiming the background refresh when one is due.
-    fn lookup(&self) -> Lookup {
+    fn lookup(&self) -> Lookup<S::Value> {
         let mut state = self.lock();
         let now = Instant::now();
         let due = !state.refreshing && state.retry_at.is_none_or(|at| now >= at);
@@ -212,11 +226,11 @@ impl<S: SecretSource> Inner<S> {
     }
 
     /// [`Self::lookup`] without claiming a refresh.
-    fn lookup_quietly(&self) -> Lookup {
+    fn lookup_quietly(&self) -> Lookup<S::Value> {
         self.classify(&self.lock())
     }
 
-    fn classify(&self, state: &State) -> Lookup {
+    fn classify(&self, state: &State<S::Value>) -> Lookup<S::Value> {
         match &state.entry {
             Some(e) if e.fetched_at.elapsed() < self.ttl => Lookup::Fresh(e.key.clone()),
             Some(e) if e.fetched_at.elapsed() < self.ttl.saturating_add(MAX_STALE) => {
@@ -228,7 +242,7 @@ impl<S: SecretSource> Inner<S> {
 
     /// The background refresh: one at a time (the caller claimed it). A
     /// transient failure keeps the cached key and backs off; one warning each.
-    async fn refresh(self: Arc<Self>) -> Result<VersionedKey, SecretError> {
+    async fn refresh(self: Arc<Self>) -> Result<Versioned<S::Value>, SecretError> {
         let claim = RefreshClaim(&self);
         let fetched = self.fetch().await;
         let result = self.record(fetched);
@@ -239,20 +253,21 @@ impl<S: SecretSource> Inner<S> {
             tracing::warn!(
                 reason = %e,
                 retry_in_ms = backoff.as_millis() as u64,
-                "could not refresh the API key; serving the cached key"
+                "could not refresh the {}; serving the cached one",
+                self.what
             );
         }
         drop(claim);
         result
     }
 
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+    async fn fetch(&self) -> Result<Versioned<S::Value>, SecretError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         self.source.fetch().await
     }
 
     /// Stores a successful fetch; forgets the key when the secret became unusable.
-    fn record(&self, fetched: Result<VersionedKey, SecretError>) -> Result<VersionedKey, SecretError> {
+    fn record(&self, fetched: Result<Versioned<S::Value>, SecretError>) -> Result<Versioned<S::Value>, SecretError> {
         let mut state = self.lock();
         match &fetched {
             Ok(key) => {
@@ -267,9 +282,9 @@ impl<S: SecretSource> Inner<S> {
 }
 
 /// Releases the refresh claim however the refresh ends (panics included).
-struct RefreshClaim<'a, S>(&'a Inner<S>);
+struct RefreshClaim<'a, S: SecretSource>(&'a Inner<S>);
 
-impl<S> Drop for RefreshClaim<'_, S> {
+impl<S: SecretSource> Drop for RefreshClaim<'_, S> {
     fn drop(&mut self) {
         self.0.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refreshing = false;
     }

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::secrets::{ApiKey, SecretError, SecretSource, VersionedKey};
+use crate::secrets::{ApiKey, SecretError, SecretSource, Versioned, VersionedKey};
 
-pub struct MemorySecrets {
-    script: Mutex<VecDeque<Result<VersionedKey, SecretError>>>,
-    steady: Mutex<Result<VersionedKey, SecretError>>,
+/// A secret held in memory: the API key by default, any other value (the seal keys) too.
+pub struct MemorySecrets<T = ApiKey> {
+    script: Mutex<VecDeque<Result<Versioned<T>, SecretError>>>,
+    steady: Mutex<Result<Versioned<T>, SecretError>>,
     delay: Mutex<Option<Duration>>,
     fetches: AtomicUsize,
 }
@@ -22,18 +23,18 @@ pub fn versioned(key: &str, version: &str) -> Result<VersionedKey, SecretError> 
 }
 
 /// A fetch that failed in a way worth retrying.
-pub fn transient() -> Result<VersionedKey, SecretError> {
+pub fn transient<T>() -> Result<Versioned<T>, SecretError> {
     Err(SecretError::Transient("ServiceUnavailable".into()))
 }
 
 /// A fetch that failed in a way that will not fix itself.
-pub fn misconfigured() -> Result<VersionedKey, SecretError> {
+pub fn misconfigured<T>() -> Result<Versioned<T>, SecretError> {
     Err(SecretError::Misconfigured("AccessDeniedException".into()))
 }
 
-impl MemorySecrets {
+impl<T: Clone> MemorySecrets<T> {
     /// Every fetch answers `answer` until told otherwise.
-    pub fn new(answer: Result<VersionedKey, SecretError>) -> Self {
+    pub fn new(answer: Result<Versioned<T>, SecretError>) -> Self {
         MemorySecrets {
             script: Mutex::new(VecDeque::new()),
             steady: Mutex::new(answer),
@@ -43,14 +44,14 @@ impl MemorySecrets {
     }
 
     /// The next fetches answer `answers` in order, then the steady answer.
-    pub fn scripted(answers: Vec<Result<VersionedKey, SecretError>>) -> Self {
+    pub fn scripted(answers: Vec<Result<Versioned<T>, SecretError>>) -> Self {
         let source = MemorySecrets::new(Err(SecretError::Transient("the script ran out".into())));
         *lock(&source.script) = answers.into();
         source
     }
 
     /// From now on every fetch answers `answer`.
-    pub fn set(&self, answer: Result<VersionedKey, SecretError>) {
+    pub fn set(&self, answer: Result<Versioned<T>, SecretError>) {
         lock(&self.script).clear();
         *lock(&self.steady) = answer;
     }
@@ -66,8 +67,10 @@ impl MemorySecrets {
     }
 }
 
-impl SecretSource for MemorySecrets {
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+impl<T: Clone + Send + Sync + 'static> SecretSource for MemorySecrets<T> {
+    type Value = T;
+
+    async fn fetch(&self) -> Result<Versioned<T>, SecretError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         let delay = *lock(&self.delay);
         if let Some(delay) = delay {

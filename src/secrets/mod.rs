@@ -40,12 +40,16 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// A key together with the secret version it came from.
+/// What a secret yields (the API key, or the seal keys) together with the secret
+/// version it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionedKey {
-    pub key: ApiKey,
+pub struct Versioned<T> {
+    pub key: T,
     pub version: Arc<str>,
 }
+
+/// The API key and its version.
+pub type VersionedKey = Versioned<ApiKey>;
 
 /// Why the key could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +70,39 @@ impl fmt::Display for SecretError {
     }
 }
 
-/// Where the key comes from. Secrets Manager in production, fakes in tests.
+/// Where a secret comes from. Secrets Manager in production, fakes in tests.
 pub trait SecretSource: Send + Sync + 'static {
+    /// What the secret is read as: [`ApiKey`], or the seal keys of the session store.
+    type Value: Clone + Send + Sync + 'static;
+
     /// Reads the current (`AWSCURRENT`) version of the secret.
-    fn fetch(&self) -> impl Future<Output = Result<VersionedKey, SecretError>> + Send;
+    fn fetch(&self) -> impl Future<Output = Result<Versioned<Self::Value>, SecretError>> + Send;
 }
 
 /// A shared source is a source: lets tests keep a handle on their fake.
 impl<T: SecretSource> SecretSource for Arc<T> {
-    fn fetch(&self) -> impl Future<Output = Result<VersionedKey, SecretError>> + Send {
+    type Value = T::Value;
+
+    fn fetch(&self) -> impl Future<Output = Result<Versioned<T::Value>, SecretError>> + Send {
         T::fetch(self)
+    }
+}
+
+/// How a SecretString becomes the value a [`SecretSource`] yields. Errors never quote it.
+pub trait ReadSecret: Send + Sync + 'static {
+    type Value: Clone + Send + Sync + 'static;
+
+    fn read(&self, secret_string: &str) -> Result<Self::Value, SecretError>;
+}
+
+/// The API key, in the named field of a JSON secret or as the whole string ([`extract_key`]).
+pub struct ApiKeyField(pub String);
+
+impl ReadSecret for ApiKeyField {
+    type Value = ApiKey;
+
+    fn read(&self, secret_string: &str) -> Result<ApiKey, SecretError> {
+        extract_key(secret_string, &self.0)
     }
 }
 

@@ -4,22 +4,32 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::Client;
 
-use crate::secrets::{extract_key, SecretError, SecretSource, VersionedKey};
+use crate::secrets::{ApiKeyField, ReadSecret, SecretError, SecretSource, Versioned};
 
-pub struct SecretsManagerSource {
+/// One secret, read as `R` says: the API key by default, the seal keys for the session store.
+pub struct SecretsManagerSource<R = ApiKeyField> {
     client: Client,
     secret_id: String,
-    field: String,
+    reader: R,
 }
 
 impl SecretsManagerSource {
+    /// The API key, from `field` of the secret (or the whole SecretString).
     pub fn new(client: Client, secret_id: String, field: String) -> Self {
-        SecretsManagerSource { client, secret_id, field }
+        SecretsManagerSource::reading(client, secret_id, ApiKeyField(field))
     }
 }
 
-impl SecretSource for SecretsManagerSource {
-    async fn fetch(&self) -> Result<VersionedKey, SecretError> {
+impl<R: ReadSecret> SecretsManagerSource<R> {
+    pub fn reading(client: Client, secret_id: String, reader: R) -> Self {
+        SecretsManagerSource { client, secret_id, reader }
+    }
+}
+
+impl<R: ReadSecret> SecretSource for SecretsManagerSource<R> {
+    type Value = R::Value;
+
+    async fn fetch(&self) -> Result<Versioned<R::Value>, SecretError> {
         let output = self
             .client
             .get_secret_value()
@@ -31,9 +41,9 @@ impl SecretSource for SecretsManagerSource {
         let secret = output
             .secret_string()
             .ok_or_else(|| SecretError::Misconfigured("the secret has no SecretString".into()))?;
-        let key = extract_key(secret, &self.field)?;
+        let key = self.reader.read(secret)?;
         let version = output.version_id().unwrap_or_default().into();
-        Ok(VersionedKey { key, version })
+        Ok(Versioned { key, version })
     }
 }
 

@@ -27,7 +27,7 @@ pub struct With<S, P, Q = MemoryQuotaStore, J = std::sync::Arc<MemoryKeySet>>(Ph
 /// All three in memory: what the property tests and the fuzz targets run on.
 pub type Doubles = With<MemorySecrets, std::sync::Arc<MemoryParsec>>;
 
-impl<S: SecretSource, P: SessionMinter, Q: QuotaStore, J: KeySetSource> Deps for With<S, P, Q, J> {
+impl<S: SecretSource<Value = crate::secrets::ApiKey>, P: SessionMinter, Q: QuotaStore, J: KeySetSource> Deps for With<S, P, Q, J> {
     type Secrets = S;
     type Parsec = P;
     type Quotas = Q;

@@ -2,6 +2,7 @@
 //! back-off, longest staleness and the shared refetch after a rejection.
 use super::*;
 use crate::secrets::memory::{transient, versioned, MemorySecrets};
+use crate::secrets::VersionedKey;
 use std::sync::Arc;
 
 fn key(version: &str) -> Result<VersionedKey, SecretError> {
