@@ -37,10 +37,25 @@ pub struct Config {
     pub trusted_callers: TrustedCallers,
     /// `SESSION_QUOTA` and `QUOTA_TABLE`; `None`: no quota, no table, no DynamoDB call.
     pub quota: Option<QuotaConfig>,
+    /// `SESSION_STORE_TABLE` and its companions; `None`: every request mints, as without `device_id`.
+    pub devices: Option<DeviceConfig>,
     /// `JWT_ISSUER` and `JWT_AUDIENCE`: every caller's token is re-verified.
     pub jwt: Option<JwtConfig>,
     /// What start-up warns about: escape hatches that are switched on.
     pub warnings: Vec<ConfigWarning>,
+}
+
+/// One session per device: where the sessions live and how they are sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// `SESSION_STORE_TABLE`.
+    pub table: String,
+    /// `SESSION_SEAL_SECRET_ID`: the seal secret's name or ARN.
+    pub seal_secret_id: String,
+    /// `SESSION_REUSE_MIN_REMAINING_SECONDS`: a stored session with less life left is replaced.
+    pub min_remaining: Duration,
+    /// `SESSION_STORE_WAIT_MS`: the bound on each store call.
+    pub store_wait: Duration,
 }
 
 /// The per-user quota and where its counters live.
@@ -208,6 +223,7 @@ impl Config {
             }
         };
 
+        let devices = device_config(&get)?;
         let jwt = jwt_config(&get)?;
         warnings.extend(endpoint_warnings(&get));
 
@@ -223,10 +239,46 @@ impl Config {
             parsec_warm_up,
             trusted_callers,
             quota,
+            devices,
             jwt,
             warnings,
         })
     }
+}
+
+/// The session store's variables: the seal secret is required with the table; the two
+/// numbers have defaults and ranges.
+fn device_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<DeviceConfig>, ConfigError> {
+    let Some(table) = get("SESSION_STORE_TABLE") else {
+        return Ok(None);
+    };
+    let seal_secret_id = get("SESSION_SEAL_SECRET_ID").ok_or_else(|| {
+        invalid(
+            "SESSION_SEAL_SECRET_ID",
+            "is required with SESSION_STORE_TABLE: the secret whose value seals the stored sessions",
+        )
+    })?;
+    let min_remaining = match get("SESSION_REUSE_MIN_REMAINING_SECONDS") {
+        None => 600,
+        Some(v) => v.parse::<u64>().ok().filter(|s| *s <= 86_400).ok_or_else(|| {
+            invalid(
+                "SESSION_REUSE_MIN_REMAINING_SECONDS",
+                "must be a whole number of seconds from 0 to 86400",
+            )
+        })?,
+    };
+    let store_wait_ms = match get("SESSION_STORE_WAIT_MS") {
+        None => 250,
+        Some(v) => v.parse::<u64>().ok().filter(|ms| (1..=5000).contains(ms)).ok_or_else(|| {
+            invalid("SESSION_STORE_WAIT_MS", "must be a whole number of milliseconds from 1 to 5000")
+        })?,
+    };
+    Ok(Some(DeviceConfig {
+        table,
+        seal_secret_id,
+        min_remaining: Duration::from_secs(min_remaining),
+        store_wait: Duration::from_millis(store_wait_ms),
+    }))
 }
 
 fn jwt_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<JwtConfig>, ConfigError> {

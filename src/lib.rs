@@ -6,7 +6,7 @@
 //! The tree says what role each part plays:
 //! - [`domain`]: the rules, with no AWS or HTTP types in them;
 //! - [`entrypoints`]: the Lambda event in, the response out, and the one path between;
-//! - [`secrets`], [`parsec`], [`quotas`], [`tokens`] (the issuer's keys): one folder per outside dependency, each with its
+//! - [`secrets`], [`parsec`], [`quotas`], [`sessions`] (one session per device), [`tokens`] (the issuer's keys): one folder per outside dependency, each with its
 //!   trait, its live implementation and the cache or double beside it;
 //! - [`observability`]: logs, the audit line, metrics;
 //! - [`config`], [`startup`], [`broker`]: what is read at start, what is built
@@ -21,6 +21,7 @@ pub mod observability;
 pub mod parsec;
 pub mod quotas;
 pub mod secrets;
+pub mod sessions;
 pub mod startup;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -18,7 +18,7 @@ fn broker(mode: &str) -> Service<Doubles> {
         vars.push(("TRUSTED_CALLERS", "scope:parsec/backend,client_id:backend"));
     }
     let config = testing::config(&vars).unwrap();
-    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), Default::default(), None);
+    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), Default::default(), None, None, None);
     Service::new(broker, MetricsSink::Off)
 }
 

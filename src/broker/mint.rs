@@ -8,12 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use crate::broker::outcome::Record;
-use crate::broker::{Broker, Deps};
+use crate::broker::{secret_error, Broker, Deps};
 use crate::domain::error::BrokerError;
 use crate::domain::external_id::ExternalId;
 use crate::parsec::{Minted, Session, SessionMinter, UpstreamError};
 use crate::quotas::gate::Refused;
-use crate::secrets::{ApiKey, SecretError};
+use crate::secrets::ApiKey;
 
 impl<D: Deps> Broker<D> {
     /// Check 10, the quota, then the session. With a quota, one unit is taken
@@ -55,13 +55,7 @@ impl<D: Deps> Broker<D> {
         deadline: Instant,
         record: &mut Record,
     ) -> Result<Session, BrokerError> {
-        let key = self.keys.current(deadline).await.map_err(|e| {
-            record.detail = Some(e.to_string());
-            match e {
-                SecretError::Transient(_) => BrokerError::SecretUnavailable,
-                SecretError::Misconfigured(_) => BrokerError::Misconfigured,
-            }
-        })?;
+        let key = self.keys.current(deadline).await.map_err(|e| secret_error(e, "API key", record))?;
         let budget_end = deadline.min(Instant::now() + self.parsec_timeout);
         let started = Instant::now();
         let mut result = self.call(&key.key, external_id, budget_end, record).await;

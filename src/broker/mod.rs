@@ -5,11 +5,13 @@
 //! through [`Deps`]. It reports nothing itself: the entry point turns the
 //! outcome into the response, the audit line and the metrics.
 
+mod device;
 mod mint;
 mod outcome;
 pub(crate) mod panic_guard;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -21,10 +23,15 @@ use crate::parsec::{Session, SessionMinter};
 use crate::quotas::gate::QuotaGate;
 use crate::quotas::QuotaStore;
 use crate::secrets::cache::KeyCache;
-use crate::secrets::{ApiKey, SecretSource};
+use crate::secrets::{ApiKey, SecretError, SecretSource};
+use crate::sessions::seal::SealKeys;
+use crate::sessions::SessionStore;
 use crate::tokens::{context_agrees, BearerToken, Disagreement, KeySetSource, TokenError, TokenVerifier};
 
+pub use device::WAIT_FOR_HOLDER;
 pub use outcome::{Counters, Inbound, Outcome, Record};
+
+use device::DeviceSessions;
 
 /// The broker's outside dependencies as one type parameter: adding a store
 /// adds an associated type here, not a parameter to every function. Static
@@ -34,6 +41,15 @@ pub trait Deps: Send + Sync + 'static {
     type Parsec: SessionMinter;
     type Quotas: QuotaStore;
     type Jwks: KeySetSource;
+    /// The seal secret of the device-session store.
+    type Seal: SecretSource<Value = Arc<SealKeys>>;
+    type Sessions: SessionStore;
+}
+
+/// The session store and the source of its seal secret, when `SESSION_STORE_TABLE` is set.
+pub struct DeviceStore<K, T> {
+    pub seal: K,
+    pub store: T,
 }
 
 pub struct Broker<D: Deps> {
@@ -45,6 +61,8 @@ pub struct Broker<D: Deps> {
     /// `None` without `SESSION_QUOTA`: no quota, no store call.
     quota: Option<QuotaGate<D::Quotas>>,
     tokens: TokenCheck<D::Jwks>,
+    /// `None` without `SESSION_STORE_TABLE`: `device_id` is validated, every request mints.
+    devices: Option<DeviceSessions<D::Seal, D::Sessions>>,
 }
 
 /// Whether callers' tokens are re-verified (`JWT_ISSUER`).
@@ -57,14 +75,16 @@ enum TokenCheck<J> {
 
 impl<D: Deps> Broker<D> {
     /// The broker, with `quotas` as the counter store when the configuration has a
-    /// quota and `jwks` as the issuer's keys when it re-verifies tokens (each is
-    /// not touched otherwise, so it may be a client never used).
+    /// quota, `jwks` as the issuer's keys when it re-verifies tokens and `devices` as the
+    /// session store when it has one (each is not touched otherwise, so it may be a
+    /// client never used).
     pub fn new(
         config: &Config,
         secrets: D::Secrets,
         parsec: D::Parsec,
         quotas: Option<D::Quotas>,
         jwks: Option<D::Jwks>,
+        devices: Option<DeviceStore<D::Seal, D::Sessions>>,
     ) -> Self {
         let tokens = match (&config.jwt, jwks) {
             (None, _) => TokenCheck::Off,
@@ -90,6 +110,10 @@ impl<D: Deps> Broker<D> {
                 .as_ref()
                 .zip(quotas)
                 .map(|(q, store)| QuotaGate::new(store, q.limit, q.store_wait)),
+            devices: config.devices.as_ref().zip(devices).map(|(d, DeviceStore { seal, store })| {
+                let seal = KeyCache::named(seal, config.secret_cache_ttl, "seal secret");
+                DeviceSessions::new(seal, store, d.store_wait, d.min_remaining)
+            }),
         }
     }
 
@@ -128,14 +152,21 @@ impl<D: Deps> Broker<D> {
         // 9–10. which user, and the external_id rules
         let external_id = self.policy.external_id(&caller, body.external_id.as_deref())?;
         record.external_id = Some(external_id.as_str().to_owned());
-        // 11. device_id and renew (validated; with no session store every request mints)
+        // 11. device_id and renew
         let device = body::device(&body)?;
-        // 12. the quota, then key → Parsec → the rotated-key retry
-        let session = self.session_within_quota(&external_id, request.deadline, record).await?;
-        if device.is_some() {
-            record.session = Some("minted_without_store");
+        // 12. the device's stored session, else the quota, then key → Parsec → the rotated-key retry
+        match (device, &self.devices) {
+            (Some(device), Some(devices)) => {
+                self.device_session(devices, &external_id, &device, request.deadline, record).await
+            }
+            (device, _) => {
+                let session = self.session_within_quota(&external_id, request.deadline, record).await?;
+                if device.is_some() {
+                    record.session = Some("minted_without_store");
+                }
+                Ok(session)
+            }
         }
-        Ok(session)
     }
 
     /// The caller the checks after 4 read: the context's without `JWT_ISSUER`, else
@@ -188,15 +219,17 @@ impl<D: Deps> Broker<D> {
     /// What was counted since the last call: the metrics of the request that asks.
     pub fn take_counters(&self) -> Counters {
         Counters {
-            secret_fetches: self.keys.take_fetch_count(),
+            secret_fetches: self.keys.take_fetch_count()
+                + self.devices.as_ref().map_or(0, DeviceSessions::take_secret_fetch_count),
+            session_store_failures: self.devices.as_ref().map(DeviceSessions::take_failure_count),
             secret_refresh_failures: self.keys.take_failed_refresh_count(),
             quota_store_failures: self.quota.as_ref().map(QuotaGate::take_failure_count),
         }
     }
 
     /// Fetches the key during Init and, at the same time, the issuer's JWKS (with
-    /// `JWT_ISSUER`) and, with `PARSEC_WARM_UP`, the Parsec connection, so the
-    /// first request waits for none of them.
+    /// `JWT_ISSUER`), the seal secret (with a session store) and, with `PARSEC_WARM_UP`,
+    /// the Parsec connection, so the first request waits for none of them.
     pub async fn prime(&self) {
         let warm_up = async {
             if self.parsec_warm_up {
@@ -208,12 +241,27 @@ impl<D: Deps> Broker<D> {
                 verifier.prime().await;
             }
         };
-        let (fetched, (), ()) = tokio::join!(self.keys.prime(), warm_up, tokens);
+        let seal = async {
+            if let Some(devices) = &self.devices {
+                devices.prime().await;
+            }
+        };
+        let (fetched, (), (), ()) = tokio::join!(self.keys.prime(), warm_up, tokens, seal);
         match fetched {
             Ok(()) => tracing::debug!("API key fetched during Init"),
             Err(e) => {
                 tracing::warn!(reason = %e, "could not fetch the API key during Init; requests will retry")
             }
         }
+    }
+}
+
+/// A secret (`what`: the API key or the seal secret) that could not be had: `503` while
+/// Secrets Manager fails, `500` when the secret is unusable.
+pub(crate) fn secret_error(e: SecretError, what: &str, record: &mut Record) -> BrokerError {
+    record.detail = Some(format!("{what}: {e}"));
+    match e {
+        SecretError::Transient(_) => BrokerError::SecretUnavailable,
+        SecretError::Misconfigured(_) => BrokerError::Misconfigured,
     }
 }

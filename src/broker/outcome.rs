@@ -45,6 +45,11 @@ impl Outcome {
         Outcome { result: Err(BrokerError::InvalidRequest("The request could not be read.")), record }
     }
 
+    /// The device's stored session was handed back (`200`, not `201`).
+    pub fn reused(&self) -> bool {
+        self.result.is_ok() && self.record.session == Some("reused")
+    }
+
     /// The error code, or `None` for a created session.
     pub fn error_code(&self) -> Option<&'static str> {
         self.result.as_ref().err().map(BrokerError::code)
@@ -70,8 +75,9 @@ pub struct Record {
     pub upstream_calls: u8,
     /// Which quota counter answered (`store` or `local`), when a quota is set.
     pub quota_counter: Option<&'static str>,
-    /// For a request naming a device: how its session came about (`minted_without_store`
-    /// while no session store is configured). Never the session id.
+    /// For a request naming a device: how its session came about: `reused`, `minted`,
+    /// `renewed`, or `minted_without_store` when no session store is configured. Never the
+    /// session id.
     pub session: Option<&'static str>,
     /// Why a request failed on the server side, or why an event could not be read;
     /// logged, never returned.
@@ -112,6 +118,8 @@ pub struct Counters {
     pub secret_refresh_failures: u64,
     /// Quota store failures; `None` without a quota.
     pub quota_store_failures: Option<u64>,
+    /// Session store failures; `None` without a session store.
+    pub session_store_failures: Option<u64>,
 }
 
 #[cfg(test)]

@@ -37,12 +37,16 @@ pub enum BrokerError {
     QuotaExceeded {
         retry_after: String,
     },
+    /// Another request is minting this device's session and did not finish within the wait.
+    RequestInProgress,
     /// A bug: the request path panicked. Never expected.
     Internal,
 }
 
 /// How long a caller should wait before retrying after `503 secret_unavailable`.
 pub const SECRET_RETRY_AFTER_SECONDS: &str = "2";
+/// … and after `409 request_in_progress`.
+pub const IN_PROGRESS_RETRY_AFTER_SECONDS: &str = "1";
 
 impl BrokerError {
     pub fn code(&self) -> &'static str {
@@ -66,6 +70,7 @@ impl BrokerError {
             UpstreamTimeout => "upstream_timeout",
             UpstreamUnreachable => "upstream_unreachable",
             QuotaExceeded { .. } => "quota_exceeded",
+            RequestInProgress => "request_in_progress",
             Internal => "internal_error",
         }
     }
@@ -90,6 +95,7 @@ impl BrokerError {
             UpstreamTimeout => "The session provider did not answer in time.",
             UpstreamUnreachable => "The session provider could not be reached.",
             QuotaExceeded { .. } => "This user has had as many sessions as allowed for now; retry later.",
+            RequestInProgress => "Another request is creating this device's session; retry shortly.",
             Internal => "The service failed unexpectedly; retry later.",
         }
     }
@@ -98,6 +104,7 @@ impl BrokerError {
     pub fn retry_after(&self) -> Option<&str> {
         match self {
             BrokerError::SecretUnavailable => Some(SECRET_RETRY_AFTER_SECONDS),
+            BrokerError::RequestInProgress => Some(IN_PROGRESS_RETRY_AFTER_SECONDS),
             BrokerError::UpstreamThrottled { retry_after }
             | BrokerError::QuotaExceeded { retry_after }
             | BrokerError::JwksUnavailable { retry_after } => Some(retry_after),

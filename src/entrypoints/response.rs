@@ -49,12 +49,14 @@ pub fn status(err: &BrokerError) -> StatusCode {
         }
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+        RequestInProgress => StatusCode::CONFLICT,
     }
 }
 
 /// The response for a request's outcome.
 pub fn of(outcome: &Outcome) -> Response<Body> {
     match &outcome.result {
+        Ok(session) if outcome.reused() => json(StatusCode::OK, &body(session)),
         Ok(session) => created(session),
         Err(e) => error(e, &outcome.record.request_id),
     }
@@ -62,8 +64,12 @@ pub fn of(outcome: &Outcome) -> Response<Body> {
 
 /// `201` with the session id and its expiry, nothing else.
 pub fn created(session: &Session) -> Response<Body> {
-    let body = Created { session_id: session.id.expose(), expires_at: session.expires_at };
-    json(StatusCode::CREATED, &body)
+    json(StatusCode::CREATED, &body(session))
+}
+
+/// The body of `201` and of `200` (a device's stored session): the same two fields.
+fn body(session: &Session) -> Created<'_> {
+    Created { session_id: session.id.expose(), expires_at: session.expires_at }
 }
 
 /// The contract's error body, with `Allow` or `Retry-After` where they apply.

@@ -38,6 +38,17 @@ pub struct RequestMetrics<'a> {
     pub secret_refresh_failures: u64,
     /// Only with `SESSION_QUOTA`.
     pub quota: Option<QuotaMetrics>,
+    /// Only with `SESSION_STORE_TABLE`.
+    pub devices: Option<DeviceMetrics>,
+}
+
+/// The session store's part of a request's metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeviceMetrics {
+    /// The request was answered with the device's stored session.
+    pub reused: bool,
+    /// Session store failures since the last request.
+    pub store_failures: u64,
 }
 
 /// The quota's part of a request's metrics.
@@ -54,7 +65,7 @@ impl<'a> RequestMetrics<'a> {
     pub fn of(outcome: &'a Outcome, counters: Counters) -> Self {
         let error_code = outcome.error_code();
         RequestMetrics {
-            created: outcome.result.is_ok(),
+            created: outcome.result.is_ok() && !outcome.reused(),
             error_code,
             upstream_latency: outcome.record.upstream_latency,
             secret_fetches: counters.secret_fetches,
@@ -63,6 +74,9 @@ impl<'a> RequestMetrics<'a> {
                 exceeded: matches!(outcome.result, Err(BrokerError::QuotaExceeded { .. })),
                 store_failures,
             }),
+            devices: counters
+                .session_store_failures
+                .map(|store_failures| DeviceMetrics { reused: outcome.reused(), store_failures }),
         }
     }
 }
@@ -99,6 +113,12 @@ pub fn document(m: &RequestMetrics<'_>, timestamp_ms: u64) -> String {
         root.insert("QuotaExceeded".into(), json!(u8::from(quota.exceeded)));
         plain.push(json!({"Name": "QuotaStoreFailures", "Unit": "Count"}));
         root.insert("QuotaStoreFailures".into(), json!(quota.store_failures));
+    }
+    if let Some(devices) = &m.devices {
+        plain.push(json!({"Name": "SessionsReused", "Unit": "Count"}));
+        root.insert("SessionsReused".into(), json!(u8::from(devices.reused)));
+        plain.push(json!({"Name": "SessionStoreFailures", "Unit": "Count"}));
+        root.insert("SessionStoreFailures".into(), json!(devices.store_failures));
     }
     if let Some(latency) = m.upstream_latency {
         plain.push(json!({"Name": "UpstreamLatency", "Unit": "Milliseconds"}));

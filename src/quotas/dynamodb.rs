@@ -94,17 +94,25 @@ const PERMANENT: [&str; 4] = [
 
 /// Only the kind or the error code: never a request or a response body.
 fn failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> QuotaStoreError {
+    let (reason, permanent) = classify(err);
+    QuotaStoreError { reason, permanent }
+}
+
+/// A DynamoDB failure as its kind or error code, and whether it is permanent (no retry or
+/// fallback fixes it). Shared with the session store (`sessions/dynamodb.rs`).
+pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> (String, bool) {
     if let SdkError::ServiceError(e) = err {
         if let Some(code) = e.err().code().filter(|code| PERMANENT.contains(code)) {
-            return QuotaStoreError::permanent(code);
+            return (code.to_owned(), true);
         }
     }
-    QuotaStoreError::transient(match err {
+    let reason = match err {
         SdkError::ServiceError(e) => e.err().code().unwrap_or("service error").to_owned(),
         SdkError::TimeoutError(_) => "timeout".into(),
         SdkError::DispatchFailure(_) => "dispatch failure".into(),
         SdkError::ResponseError(_) => "unreadable response".into(),
         SdkError::ConstructionFailure(_) => "construction failure".into(),
         _ => "unknown".into(),
-    })
+    };
+    (reason, false)
 }

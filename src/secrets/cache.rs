@@ -253,7 +253,7 @@ impl<S: SecretSource> Inner<S> {
             tracing::warn!(
                 reason = %e,
                 retry_in_ms = backoff.as_millis() as u64,
-                "could not refresh the {}; serving the cached one",
+                "could not refresh the {}; serving the cached key",
                 self.what
             );
         }
@@ -267,7 +267,10 @@ impl<S: SecretSource> Inner<S> {
     }
 
     /// Stores a successful fetch; forgets the key when the secret became unusable.
-    fn record(&self, fetched: Result<Versioned<S::Value>, SecretError>) -> Result<Versioned<S::Value>, SecretError> {
+    fn record(
+        &self,
+        fetched: Result<Versioned<S::Value>, SecretError>,
+    ) -> Result<Versioned<S::Value>, SecretError> {
         let mut state = self.lock();
         match &fetched {
             Ok(key) => {

@@ -1,5 +1,5 @@
 //! Builds the live broker during Init: the one HTTP client, the Secrets Manager,
-//! Parsec and (with a quota) DynamoDB clients on it, once, and the first fetch of
+//! Parsec and (with a quota or a session store) DynamoDB clients on it, once, and the first fetch of
 //! the key. `main` then rehearses the request path on it.
 
 pub mod http_client;
@@ -9,11 +9,13 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
-use crate::broker::{Broker, Deps};
+use crate::broker::{Broker, Deps, DeviceStore};
 use crate::config::Config;
 use crate::parsec::client::ParsecClient;
 use crate::quotas::dynamodb::DynamoQuotaStore;
 use crate::secrets::secrets_manager::SecretsManagerSource;
+use crate::sessions::dynamodb::DynamoSessionStore;
+use crate::sessions::seal::SealMaterial;
 use crate::tokens::http::HttpKeySet;
 
 /// The live dependencies: Secrets Manager and Parsec over HTTP.
@@ -24,6 +26,8 @@ impl Deps for Live {
     type Parsec = ParsecClient;
     type Quotas = DynamoQuotaStore;
     type Jwks = HttpKeySet;
+    type Seal = SecretsManagerSource<SealMaterial>;
+    type Sessions = DynamoSessionStore;
 }
 
 pub type LiveBroker = Broker<Live>;
@@ -47,13 +51,22 @@ pub async fn build(config: &Config) -> Result<LiveBroker, reqwest::Error> {
         .load()
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
-    let secrets = SecretsManagerSource::new(client, config.secret_id.clone(), config.secret_field.clone());
-    // The DynamoDB client only with a quota, so Init without one does not change.
+    let secrets =
+        SecretsManagerSource::new(client.clone(), config.secret_id.clone(), config.secret_field.clone());
+    // The DynamoDB client only with a quota or a session store (one client for both), so
+    // Init without either does not change.
+    let dynamodb = (config.quota.is_some() || config.devices.is_some())
+        .then(|| aws_sdk_dynamodb::Client::new(&sdk_config));
     let quotas = config
         .quota
         .as_ref()
-        .map(|quota| DynamoQuotaStore::new(aws_sdk_dynamodb::Client::new(&sdk_config), quota.table.clone()));
-    let broker = Broker::new(config, secrets, parsec, quotas, jwks);
+        .zip(dynamodb.clone())
+        .map(|(quota, dynamodb)| DynamoQuotaStore::new(dynamodb, quota.table.clone()));
+    let devices = config.devices.as_ref().zip(dynamodb).map(|(devices, dynamodb)| DeviceStore {
+        seal: SecretsManagerSource::reading(client, devices.seal_secret_id.clone(), SealMaterial),
+        store: DynamoSessionStore::new(dynamodb, devices.table.clone()),
+    });
+    let broker = Broker::new(config, secrets, parsec, quotas, jwks, devices);
     broker.prime().await;
     Ok(broker)
 }

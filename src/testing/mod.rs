@@ -4,6 +4,7 @@
 //! events of `events/`.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use lambda_http::Request;
 use serde_json::value::RawValue;
@@ -13,25 +14,52 @@ use crate::broker::Deps;
 use crate::config::{Config, ConfigError};
 use crate::parsec::SessionMinter;
 use crate::quotas::QuotaStore;
-use crate::secrets::SecretSource;
+use crate::secrets::{ApiKey, ReadSecret, SecretError, SecretSource, Versioned};
+use crate::sessions::seal::{SealKeys, SealMaterial};
+use crate::sessions::SessionStore;
 use crate::tokens::KeySetSource;
 
 pub use crate::parsec::memory::MemoryParsec;
 pub use crate::quotas::memory::MemoryQuotaStore;
 pub use crate::secrets::memory::{misconfigured, transient, versioned, MemorySecrets};
+pub use crate::sessions::memory::{MemorySessionStore, StoreMode};
 pub use crate::tokens::memory::MemoryKeySet;
 
-/// Any secret source, minter, quota store and JWKS source as the broker's dependencies.
-pub struct With<S, P, Q = MemoryQuotaStore, J = std::sync::Arc<MemoryKeySet>>(PhantomData<(S, P, Q, J)>);
+/// Any secret source, minter, quota store, JWKS source, session store and seal secret
+/// source as the broker's dependencies.
+#[allow(clippy::type_complexity)]
+pub struct With<
+    S,
+    P,
+    Q = MemoryQuotaStore,
+    J = Arc<MemoryKeySet>,
+    T = Arc<MemorySessionStore>,
+    K = Arc<MemorySecrets<Arc<SealKeys>>>,
+>(PhantomData<(S, P, Q, J, T, K)>);
 
 /// All three in memory: what the property tests and the fuzz targets run on.
-pub type Doubles = With<MemorySecrets, std::sync::Arc<MemoryParsec>>;
+pub type Doubles = With<MemorySecrets, Arc<MemoryParsec>>;
 
-impl<S: SecretSource<Value = crate::secrets::ApiKey>, P: SessionMinter, Q: QuotaStore, J: KeySetSource> Deps for With<S, P, Q, J> {
+impl<S, P, Q, J, T, K> Deps for With<S, P, Q, J, T, K>
+where
+    S: SecretSource<Value = ApiKey>,
+    P: SessionMinter,
+    Q: QuotaStore,
+    J: KeySetSource,
+    T: SessionStore,
+    K: SecretSource<Value = Arc<SealKeys>>,
+{
     type Secrets = S;
     type Parsec = P;
     type Quotas = Q;
     type Jwks = J;
+    type Seal = K;
+    type Sessions = T;
+}
+
+/// A seal secret fetch: keys derived from `material` (at least 32 characters), at `version`.
+pub fn seal_secret(material: &str, version: &str) -> Result<Versioned<Arc<SealKeys>>, SecretError> {
+    Ok(Versioned { key: SealMaterial.read(material)?, version: version.into() })
 }
 
 /// A configuration from `vars`, with `PARSEC_SECRET_ID` set unless `vars`
@@ -63,3 +91,8 @@ pub fn request(name: &str, edit: impl FnOnce(&mut Value)) -> Request {
 }
 
 pub mod issuer;
+
+/// Now, as epoch milliseconds (leases are written in them).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

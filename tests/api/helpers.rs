@@ -2,14 +2,14 @@
 //! plus the log capture that checks every test for leaked secrets.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
-use session_broker::broker::Broker;
+use session_broker::broker::{Broker, DeviceStore};
 use session_broker::entrypoints::lambda::handle_raw;
 use session_broker::entrypoints::request::serve;
 use session_broker::entrypoints::Service;
@@ -18,14 +18,23 @@ use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
 use session_broker::quotas::dynamodb::DynamoQuotaStore;
 use session_broker::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
+use session_broker::sessions::seal::SealKeys;
 use session_broker::testing::issuer::{self, TestIssuer};
-use session_broker::testing::{self, MemoryKeySet, MemoryQuotaStore, MemorySecrets, With};
+use session_broker::testing::{
+    self, seal_secret, MemoryKeySet, MemoryQuotaStore, MemorySecrets, MemorySessionStore, With,
+};
 pub use session_broker::testing::{misconfigured, transient, versioned};
 use tracing::level_filters::LevelFilter;
 use wiremock::{Mock, MockServer, Request as StubRequest, Respond, ResponseTemplate};
 
 pub const KEY_V1: &str = "pk_live_v1_3f9a8c7e6d5b4a39281706f5e4d3c2b1";
 pub const KEY_V2: &str = "pk_live_v2_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+/// The seal secret's value (SESSION_SEAL_SECRET_ID) at version s1, and a rotated one.
+pub const SEAL_S1: &str = "seal-material-s1-7c1d9e2f4a6b8c0d2e4f6a8b0c2d4e6f";
+pub const SEAL_S2: &str = "seal-material-s2-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+/// The variables that turn the session store on (the tests' memory store and seal secret).
+pub const STORE_ON: [(&str, &str); 2] =
+    [("SESSION_STORE_TABLE", "device-sessions"), ("SESSION_SEAL_SECRET_ID", "parsec/seal")];
 
 /// Loads `events/<name>`, the file users invoke with.
 pub fn event(name: &str) -> Request {
@@ -96,6 +105,8 @@ pub struct ParsecBehaviour {
     pub valid_keys: Mutex<Vec<String>>,
     pub issued: Mutex<Vec<String>>,
     counter: AtomicUsize,
+    /// How long each session takes to be created (0: at once).
+    pub delay_ms: AtomicU64,
 }
 
 /// Serves [`ParsecBehaviour`] from the stub server.
@@ -118,11 +129,13 @@ impl Respond for ParsecResponder {
         let n = this.counter.fetch_add(1, Ordering::SeqCst);
         let id = format!("{:064x}", 0x5e55_1000_u64 + n as u64 * 7919 + external_id.len() as u64);
         this.issued.lock().unwrap().push(id.clone());
-        ResponseTemplate::new(201).set_body_json(json!({"session": {
-            "id": id, "expires_at": now_epoch() + 3600,
-            "host_peer_id": "2Bq9eXAMPLEhostPEER", "client_peer_id": "2Bq9eXAMPLEclientPEER",
-            "user_id": 1234, "roles": ["guest"]
-        }}))
+        ResponseTemplate::new(201)
+            .set_body_json(json!({"session": {
+                "id": id, "expires_at": now_epoch() + 3600,
+                "host_peer_id": "2Bq9eXAMPLEhostPEER", "client_peer_id": "2Bq9eXAMPLEclientPEER",
+                "user_id": 1234, "roles": ["guest"]
+            }}))
+            .set_delay(std::time::Duration::from_millis(this.delay_ms.load(Ordering::SeqCst)))
     }
 }
 
@@ -156,6 +169,9 @@ pub fn leaked<'a>(logs: &str, secrets: impl IntoIterator<Item = &'a str>) -> Vec
 /// against the stub server.
 pub type TestDeps = With<Arc<MemorySecrets>, ParsecClient, TestQuotas>;
 
+/// The seal secret's double.
+pub type SealSecrets = MemorySecrets<Arc<SealKeys>>;
+
 /// The quota stores the tests use: DynamoDB (against moto, or an endpoint that fails) or
 /// the in-memory double.
 pub enum TestQuotas {
@@ -182,6 +198,9 @@ impl QuotaStore for TestQuotas {
 pub struct TestApp {
     pub service: Arc<Service<TestDeps>>,
     pub secrets: Arc<MemorySecrets>,
+    /// Used when the configuration sets SESSION_STORE_TABLE (STORE_ON).
+    pub sessions: Arc<MemorySessionStore>,
+    pub seal: Arc<SealSecrets>,
     pub parsec: MockServer,
     pub behaviour: Arc<ParsecBehaviour>,
     pub logs: LogBuffer,
@@ -247,6 +266,7 @@ impl TestApp {
             valid_keys: Mutex::new(vec![KEY_V1.to_owned()]),
             issued: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
         });
         Mock::given(wiremock::matchers::method("POST"))
             .and(wiremock::matchers::path("/enterprise/sessions"))
@@ -264,11 +284,16 @@ impl TestApp {
             config.sessions_url.clone(),
         );
         let metrics = Arc::new(Mutex::new(Vec::new()));
-        let broker = Broker::new(&config, secrets.clone(), client, quotas, jwks);
+        let sessions = Arc::new(MemorySessionStore::default());
+        let seal = Arc::new(MemorySecrets::new(seal_secret(SEAL_S1, "s1")));
+        let devices = DeviceStore { seal: seal.clone(), store: sessions.clone() };
+        let broker = Broker::new(&config, secrets.clone(), client, quotas, jwks, Some(devices));
         let service = Service::new(broker, MetricsSink::Memory(metrics.clone()));
         TestApp {
             service: Arc::new(service),
             secrets,
+            sessions,
+            seal,
             parsec,
             behaviour,
             logs,
@@ -349,7 +374,7 @@ impl TestApp {
 
     /// The values this test must never have logged.
     pub fn secrets_to_hide(&self) -> Vec<String> {
-        let mut all = vec![KEY_V1.to_owned(), KEY_V2.to_owned()];
+        let mut all = vec![KEY_V1.to_owned(), KEY_V2.to_owned(), SEAL_S1.to_owned(), SEAL_S2.to_owned()];
         all.extend(self.behaviour.issued.lock().unwrap().iter().cloned());
         for auth in self.authorization_values.lock().unwrap().iter() {
             all.push(auth.clone());

@@ -4,6 +4,7 @@
 
 mod adapter;
 mod configuration_list;
+mod device_sessions;
 mod faults_under_load;
 mod helpers;
 mod identity;

@@ -22,7 +22,8 @@ fn broker(mode: &str) -> (Service<Doubles>, Arc<MemoryParsec>) {
     ])
     .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
-    let broker = Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None, None);
+    let broker =
+        Broker::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None, None, None);
     (Service::new(broker, MetricsSink::Off), parsec)
 }
 
@@ -247,8 +248,14 @@ fn first_failing_check(
         testing::config(&[("PARSEC_API_URL", "http://127.0.0.1:9"), ("REQUIRED_SCOPE", "parsec/sessions")])
             .unwrap();
     let parsec = Arc::new(MemoryParsec::default());
-    let broker =
-        Broker::<Doubles>::new(&config, MemorySecrets::new(versioned("k", "v")), parsec.clone(), None, None);
+    let broker = Broker::<Doubles>::new(
+        &config,
+        MemorySecrets::new(versioned("k", "v")),
+        parsec.clone(),
+        None,
+        None,
+        None,
+    );
     let sub = if bad_claim { "\u{200b}user-42" } else { "user-42" };
     let scopes = if has_scope { vec!["parsec/sessions".to_owned()] } else { Vec::new() };
     let caller = Caller::new(CallerKind::Jwt, [("sub".to_owned(), sub.to_owned())].into(), scopes);
