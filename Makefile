@@ -9,6 +9,9 @@ export SAM_CLI_TELEMETRY := 0
 PYTHON ?= python3
 TOOLS := $(VENV)/.installed
 CHECKOV := $(VENV)/checkov/bin/checkov
+# dynalite (npm), the DynamoDB implementation whose writes to an item are serialised: the
+# device-session concurrency tests run on it (moto's conditional writes are not atomic).
+DYNALITE := .node/node_modules/.bin/dynalite
 EVENT ?= http-api-jwt.json
 REGION ?= us-east-1
 
@@ -30,7 +33,11 @@ $(CHECKOV): requirements-checkov.txt
 	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-tools: $(TOOLS) $(CHECKOV) ## Install cargo-lambda, moto, cfn-lint, checkov and the SAM CLI into .venv
+$(DYNALITE):
+	npm install --silent --no-audit --no-fund --prefix .node dynalite@4.0.0
+	touch $@
+
+tools: $(TOOLS) $(CHECKOV) $(DYNALITE) ## Install cargo-lambda, moto, cfn-lint, checkov and the SAM CLI into .venv, dynalite into .node
 
 local: $(TOOLS) ## Run the function locally against the stand-ins and print each sample event's answer
 	cargo build --quiet --bin bootstrap
@@ -45,7 +52,7 @@ check: ## The inner loop: fmt, clippy, unit and integration tests, rust-version 
 # The arm64 release build (compiling) runs beside the end-to-end runs, the make dev test and
 # Schemathesis (mostly waiting on emulators and stand-ins); make check runs alone, since some
 # of its fault tests bound the time a retry may take.
-test: $(TOOLS) $(CHECKOV) ## Every check: make check, end-to-end (2 emulators), make dev, Schemathesis, template lint, deploy rehearsal
+test: $(TOOLS) $(CHECKOV) $(DYNALITE) ## Every check: make check, end-to-end (2 emulators), make dev, Schemathesis, template lint, deploy rehearsal
 	$(MAKE) --no-print-directory check
 	cargo build --quiet --bin bootstrap
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-local build

@@ -5,10 +5,12 @@
 mod adapter;
 mod configuration_list;
 mod device_sessions;
+mod device_store;
 mod faults_under_load;
 mod helpers;
 mod identity;
 mod identity_rules;
+mod local_dynamodb;
 mod logs;
 mod properties;
 mod quotas;

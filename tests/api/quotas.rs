@@ -4,112 +4,25 @@
 //! "Per-user quota".
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use serde_json::Value;
 use session_broker::quotas::dynamodb::DynamoQuotaStore;
 use session_broker::testing::MemoryQuotaStore;
 
 use crate::helpers::*;
+use crate::local_dynamodb::{create_table, dynamodb, free_port, LocalDynamo};
 
 const TABLE: &str = "parsec-session-quotas";
-
-/// moto_server from the Makefile's .venv, on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let python = format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR"));
-        assert!(
-            std::path::Path::new(&python).exists(),
-            "moto comes from .venv: run `make tools` (make test does)"
-        );
-        let port = free_port();
-        let child = Command::new(python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A DynamoDB client for `endpoint`, with the function's own timeouts and the shared HTTP client.
-async fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(session_broker::startup::http_client::for_sdk(
-            session_broker::startup::http_client::build().unwrap(),
-        ))
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
-}
-
-/// The table as the template creates it: string key `pk`, TTL on `expires_at`.
-async fn create_table(client: &aws_sdk_dynamodb::Client) {
-    client
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the quota table");
-    client
-        .update_time_to_live()
-        .table_name(TABLE)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable TTL");
-}
 
 /// moto's DynamoDB with the quota table. The store wait is raised from 250 ms: these tests are
 /// about the conditional write, and moto on a busy 2-core runner can take longer than
 /// DynamoDB would (the fallback has tests of its own below).
-async fn with_moto(quota: &str) -> (TestApp, Moto, aws_sdk_dynamodb::Client) {
-    let moto = Moto::start();
+async fn with_moto(quota: &str) -> (TestApp, LocalDynamo, aws_sdk_dynamodb::Client) {
+    let moto = LocalDynamo::moto();
     let client = dynamodb(&moto.endpoint).await;
-    create_table(&client).await;
+    create_table(&client, TABLE, true).await;
     let store = TestQuotas::Dynamo(DynamoQuotaStore::new(client.clone(), TABLE.into()));
     let env = [
         ("SESSION_QUOTA", quota),
@@ -322,7 +235,7 @@ async fn without_a_quota_the_store_is_never_called() {
 /// process. moto answers ResourceNotFoundException as DynamoDB does.
 #[tokio::test]
 async fn a_missing_quota_table_is_500_misconfigured_and_parsec_is_not_called() {
-    let moto = Moto::start();
+    let moto = LocalDynamo::moto();
     let client = dynamodb(&moto.endpoint).await; // no create_table
     let store = TestQuotas::Dynamo(DynamoQuotaStore::new(client, TABLE.into()));
     let env = [

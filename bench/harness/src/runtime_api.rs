@@ -15,10 +15,15 @@ use tokio::sync::{mpsc, oneshot, Mutex as AsyncMutex};
 
 use crate::http::{serve, Response, Server};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub latency: Duration,
     pub status: Option<u16>,
+    /// The response document's `body` and `Retry-After` (for the tests that read answers).
+    #[allow(dead_code)]
+    pub body: Option<String>,
+    #[allow(dead_code)]
+    pub retry_after: Option<String>,
 }
 
 struct Pending {
@@ -135,16 +140,19 @@ impl Emulator {
                 if req.method == "POST" && parts.len() >= 6 && parts[3] == "invocation" {
                     let finished = Instant::now();
                     let id = parts[4].to_owned();
-                    let status = if parts[5] == "response" {
-                        serde_json::from_slice::<serde_json::Value>(&req.body)
-                            .ok()
-                            .and_then(|v| v["statusCode"].as_u64())
-                            .map(|s| s as u16)
-                    } else {
-                        None
-                    };
+                    let document = (parts[5] == "response")
+                        .then(|| serde_json::from_slice::<serde_json::Value>(&req.body).ok())
+                        .flatten();
+                    let document = document.as_ref();
+                    let status = document.and_then(|v| v["statusCode"].as_u64()).map(|s| s as u16);
+                    let body = document.and_then(|v| v["body"].as_str()).map(str::to_owned);
+                    let retry_after = document
+                        .and_then(|v| v["headers"].as_object())
+                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                        .and_then(|(_, v)| v.as_str())
+                        .map(str::to_owned);
                     if let Some((started, done)) = state.inflight.lock().unwrap().remove(&id) {
-                        let _ = done.send(Outcome { latency: finished - started, status });
+                        let _ = done.send(Outcome { latency: finished - started, status, body, retry_after });
                     }
                     return Response::json(202, r#"{"status":"OK"}"#.into());
                 }

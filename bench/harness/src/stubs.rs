@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::http::{serve, Response, Server};
 
 pub const API_KEY: &str = "bench-enterprise-key-0123456789abcdef";
+/// The value of the device-session seal secret: any secret whose id names `seal`.
+pub const SEAL_SECRET: &str = "bench-seal-secret-material-0123456789abcdef0123";
 
 /// How the Secrets Manager stand-in answers `GetSecretValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +60,12 @@ pub async fn secrets_manager() -> SecretsManager {
                 3 => return Response::reset(),
                 _ => {}
             }
-            let secret = serde_json::json!({"api_key": API_KEY}).to_string();
+            let seal = String::from_utf8_lossy(&req.body).contains("seal");
+            let secret = if seal {
+                SEAL_SECRET.to_owned()
+            } else {
+                serde_json::json!({"api_key": API_KEY}).to_string()
+            };
             let body = serde_json::json!({
                 "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench/key-AbCdEf",
                 "Name": "bench/key", "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
