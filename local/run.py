@@ -49,7 +49,7 @@ def shape_problems(response, status, code, event):
             problems.append(f"error body {body}")
         if status == 405 and headers.get("allow") != "POST":
             problems.append("405 without Allow: POST")
-        if status in (429, 503) and not (headers.get("retry-after") or "").isdigit():
+        if status in (409, 429, 503) and not (headers.get("retry-after") or "").isdigit():
             problems.append(f"{status} without a Retry-After in seconds")
         gateway_id = (event.get("requestContext") or {}).get("requestId")
         if gateway_id and error.get("request_id") != gateway_id:
@@ -82,6 +82,7 @@ def main():
         for title, env, cases in SCENARIOS:
             print(f"\n== {title}")
             stack.start_function(env)
+            last_created = None
             for event, status, code in cases:
                 how, _, name = event.rpartition(":")
                 sent = json.loads((ROOT / "events" / name).read_text())
@@ -96,6 +97,10 @@ def main():
                 if "session_id" in body:
                     issued.append(body["session_id"])
                 problems = shape_problems(response, status, code, sent) if args.check else []
+                if status == 201:
+                    last_created = body.get("session_id")
+                elif status == 200 and body.get("session_id") != last_created:
+                    problems.append("a 200 that is not the device's stored session (the last 201's)")
                 line = f"{event:34} {show(response)}"
                 if args.check:
                     report.check(line, problems)
@@ -113,6 +118,7 @@ def main():
                 ("EXTERNAL_ID_CLAIM", {"EXTERNAL_ID_CLAIM": "email"}),
                 ("SESSION_QUOTA", {"SESSION_QUOTA": "20 per hour", "QUOTA_TABLE": "t"}),
                 ("QUOTA_TABLE", {"SESSION_QUOTA": "20/3600"}),
+                ("SESSION_SEAL_SECRET_ID", {"SESSION_STORE_TABLE": "parsec-device-sessions"}),
                 ("JWT_AUDIENCE", {"JWT_ISSUER": "https://issuer.example"}),
                 ("JWT_JWKS_URL", {"JWT_ISSUER": "https://issuer.example", "JWT_AUDIENCE": "a",
                                   "JWT_JWKS_URL": "http://issuer.example/jwks.json"}),

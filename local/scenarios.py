@@ -15,7 +15,11 @@ BODY_MODE = {
 # against the local issuer's JWKS (served on 127.0.0.1 by the stack).
 JWT_MODE = {"JWT_ISSUER": issuer.ISSUER, "JWT_AUDIENCE": issuer.AUDIENCE}
 
+# One session per device: the store in moto's DynamoDB, sealed with the seeded seal secret.
+DEVICE_STORE = {"SESSION_STORE_TABLE": "parsec-device-sessions", "SESSION_SEAL_SECRET_ID": "parsec/session-seal"}
+
 # (configuration name, environment overrides, [(event, status, error code or None)])
+# A 200 must carry the session of the scenario's last 201: the device's stored session.
 # An event named `signed:<file>` is sent with a fresh token of the local issuer carrying the
 # file's claims; `forged:<file>` the same token, its context claiming `sub: victim`.
 SCENARIOS = [
@@ -50,6 +54,20 @@ SCENARIOS = [
         ("http-api-jwt-invalid-json.json", 400, "invalid_request"),
         ("http-api-jwt-extra-field.json", 400, "invalid_request"),
         ("http-api-jwt-bad-base64.json", 400, "invalid_request"),
+        # No session store here: a device_id is accepted and every request mints.
+        ("http-api-jwt-device.json", 201, None),
+    ]),
+    ("one session per device (SESSION_STORE_TABLE in moto's DynamoDB, SESSION_SEAL_SECRET_ID)", DEVICE_STORE, [
+        ("http-api-jwt-device.json", 201, None),
+        ("http-api-jwt-device.json", 200, None),
+        ("http-api-jwt-device-renew.json", 201, None),
+        ("http-api-jwt-device.json", 200, None),
+        ("http-api-jwt.json", 201, None),
+    ]),
+    ("a session table that does not exist: a misconfiguration, Parsec not called",
+     {**DEVICE_STORE, "SESSION_STORE_TABLE": "no-such-table"}, [
+        ("http-api-jwt-device.json", 500, "misconfigured"),
+        ("http-api-jwt.json", 201, None),
     ]),
     ("body mode: TRUSTED_CALLERS name the user; everyone else as in claim mode", BODY_MODE, [
         ("http-api-jwt-backend.json", 201, None),

@@ -35,23 +35,29 @@ SEEDED_SECRETS = {
     "parsec/revoked-key": json.dumps({"api_key": "revoked-key-0000"}),
 }
 QUOTA_TABLE = "parsec-session-quotas"
+# One session per device: the store's table and its seal secret (at least 32 characters).
+SESSION_TABLE = "parsec-device-sessions"
+SEAL_SECRET_ID = "parsec/session-seal"
+SEAL_SECRET = "local-seal-secret-4f1e9a7c2b8d6e0f3a5c7e9b1d3f5a7c"
 
 
 RUNNERS = ("cargo-lambda", "rie")
 
 
 def seed(call):
-    """The demo secrets and the quota table, through `call(service, target, payload)` to moto."""
-    for name, value in SEEDED_SECRETS.items():
+    """The demo secrets, the seal secret, the quota table and the session table, through
+    `call(service, target, payload)` to moto."""
+    for name, value in {**SEEDED_SECRETS, SEAL_SECRET_ID: SEAL_SECRET}.items():
         call("secretsmanager", "secretsmanager.CreateSecret", {"Name": name, "SecretString": value})
-    # The quota table as the template creates it (the function never creates tables).
-    call("dynamodb", "DynamoDB_20120810.CreateTable", {
-        "TableName": QUOTA_TABLE, "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
-    call("dynamodb", "DynamoDB_20120810.UpdateTimeToLive", {
-        "TableName": QUOTA_TABLE,
-        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
+    # The tables as the template creates them (the function never creates tables).
+    for table in (QUOTA_TABLE, SESSION_TABLE):
+        call("dynamodb", "DynamoDB_20120810.CreateTable", {
+            "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
+        call("dynamodb", "DynamoDB_20120810.UpdateTimeToLive", {
+            "TableName": table,
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}})
 
 
 def rie_path():

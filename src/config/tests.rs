@@ -193,6 +193,32 @@ fn a_quota_needs_n_per_seconds_and_a_table() {
 }
 
 #[test]
+fn a_session_store_needs_its_seal_secret_and_its_numbers_in_range() {
+    assert_eq!(with_secret(&[]).unwrap().devices, None);
+    assert_eq!(failing_variable(&[("SESSION_STORE_TABLE", "sessions")]), "SESSION_SEAL_SECRET_ID");
+    let store = [("SESSION_STORE_TABLE", "sessions"), ("SESSION_SEAL_SECRET_ID", "parsec/seal")];
+    let devices = with_secret(&store).unwrap().devices.unwrap();
+    assert_eq!((devices.table.as_str(), devices.seal_secret_id.as_str()), ("sessions", "parsec/seal"));
+    assert_eq!(devices.min_remaining, Duration::from_secs(600));
+    assert_eq!(devices.store_wait, Duration::from_millis(250));
+    for (variable, bad) in [
+        ("SESSION_STORE_WAIT_MS", "0"),
+        ("SESSION_STORE_WAIT_MS", "5001"),
+        ("SESSION_STORE_WAIT_MS", "fast"),
+        ("SESSION_REUSE_MIN_REMAINING_SECONDS", "-1"),
+        ("SESSION_REUSE_MIN_REMAINING_SECONDS", "86401"),
+    ] {
+        let mut vars = store.to_vec();
+        vars.push((variable, bad));
+        assert_eq!(failing_variable(&vars), variable, "{bad}");
+    }
+    let mut vars = store.to_vec();
+    vars.extend([("SESSION_STORE_WAIT_MS", "5000"), ("SESSION_REUSE_MIN_REMAINING_SECONDS", "0")]);
+    let devices = with_secret(&vars).unwrap().devices.unwrap();
+    assert_eq!((devices.store_wait, devices.min_remaining), (Duration::from_millis(5000), Duration::ZERO));
+}
+
+#[test]
 fn jwt_issuer_and_audience_come_together_and_the_jwks_url_defaults_under_the_issuer() {
     let issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example";
     let c = with_secret(&[("JWT_ISSUER", issuer), ("JWT_AUDIENCE", "app-a, app-b")]).unwrap();
