@@ -11,8 +11,11 @@ What it does, against the account and region the AWS SDK's usual configuration n
    and one inline policy allowing `secretsmanager:GetSecretValue` on the one secret, only
    from inside the function (`lambda:SourceFunctionArn`: the role's credentials taken out of
    the function cannot read the key), plus `kms:Decrypt` through Secrets Manager when
-   --kms-key-arn is given and `dynamodb:UpdateItem` on QUOTA_TABLE when SESSION_QUOTA and
-   QUOTA_TABLE are set in this environment. Any other policy on that role is removed.
+   --kms-key-arn is given, `dynamodb:UpdateItem` on QUOTA_TABLE when SESSION_QUOTA and
+   QUOTA_TABLE are set in this environment, and with SESSION_STORE_TABLE set,
+   `dynamodb:GetItem` and `dynamodb:UpdateItem` on that table and `GetSecretValue` on
+   SESSION_SEAL_SECRET_ID (from inside the function only, as for the key). Any other policy
+   on that role is removed.
 2. `cargo lambda deploy`: the arm64 binary built by `make build`, with the settings in
    Cargo.toml's [package.metadata.lambda.deploy] (provided.al2023, memory, timeout, X-Ray
    tracing, merge_env). A new function gets the whole configuration (defaults of
@@ -49,13 +52,21 @@ CONFIGURATION = tuple(v["name"] for v in VARIABLES if v["name"] != "PARSEC_SECRE
 SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:.+$")
 
 
-def role_policy(secret_arn, kms_key_arn, region, partition, function_arn, quota_table_arn=None):
+def role_policy(secret_arn, kms_key_arn, region, partition, function_arn, quota_table_arn=None,
+                session_table_arn=None, seal_secret_arn=None):
+    only_here = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
     statements = [{"Sid": "ReadTheParsecKeyOnlyFromTheFunction", "Effect": "Allow",
                    "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn,
-                   "Condition": {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}}]
+                   "Condition": only_here}]
     if quota_table_arn:
         statements.append({"Sid": "CountSessionsInTheQuotaTableOnly", "Effect": "Allow",
                            "Action": "dynamodb:UpdateItem", "Resource": quota_table_arn})
+    if session_table_arn and seal_secret_arn:
+        statements.append({"Sid": "KeepDeviceSessionsInTheirTableOnly", "Effect": "Allow",
+                           "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": session_table_arn})
+        statements.append({"Sid": "ReadTheSealSecretOnlyFromTheFunction", "Effect": "Allow",
+                           "Action": "secretsmanager:GetSecretValue", "Resource": seal_secret_arn,
+                           "Condition": only_here})
     if kms_key_arn:
         suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
         statements.append({"Sid": "DecryptTheParsecKeyThroughSecretsManager", "Effect": "Allow",
@@ -141,16 +152,29 @@ def main():
     account = session.client("sts").get_caller_identity()["Account"]
     # The name is known before the function exists, so the role can name it: no cycle.
     function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{args.function_name}"
+    def table_arn(name):
+        return name if name.startswith("arn:") else f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"
+
     quota_table = os.environ.get("QUOTA_TABLE") if os.environ.get("SESSION_QUOTA") else None
-    quota_table_arn = None
-    if quota_table:
-        quota_table_arn = (quota_table if quota_table.startswith("arn:")
-                           else f"arn:{partition}:dynamodb:{region}:{account}:table/{quota_table}")
+    quota_table_arn = table_arn(quota_table) if quota_table else None
+    session_table = os.environ.get("SESSION_STORE_TABLE")
+    seal_secret = os.environ.get("SESSION_SEAL_SECRET_ID")
+    if session_table and not seal_secret:
+        raise SystemExit("SESSION_STORE_TABLE needs SESSION_SEAL_SECRET_ID: the secret that seals the stored sessions")
+    session_table_arn = table_arn(session_table) if session_table else None
+    seal_secret_arn = None
+    if session_table:
+        # A name (not an ARN) matches the name plus the six characters Secrets Manager appends.
+        seal_secret_arn = (seal_secret if seal_secret.startswith("arn:")
+                           else f"arn:{partition}:secretsmanager:{region}:{account}:secret:{seal_secret}-??????")
     role_name = f"{args.function_name}-role"
-    policy = role_policy(args.secret_arn, args.kms_key_arn, region, partition, function_arn, quota_table_arn)
+    policy = role_policy(args.secret_arn, args.kms_key_arn, region, partition, function_arn, quota_table_arn,
+                         session_table_arn, seal_secret_arn)
     role_arn, new_role = ensure_role(iam, role_name, policy, partition)
     print(f"role {role_arn} ({'created' if new_role else 'reused'}): logs, X-Ray, GetSecretValue on the secret "
-          f"from {function_arn} only" + (f", UpdateItem on {quota_table_arn}" if quota_table_arn else ""))
+          f"from {function_arn} only" + (f", UpdateItem on {quota_table_arn}" if quota_table_arn else "")
+          + (f", GetItem/UpdateItem on {session_table_arn} and GetSecretValue on {seal_secret_arn}"
+             if session_table_arn else ""))
 
     exists = function_exists(lambda_client, args.function_name)
     env = {} if exists else dict(DEFAULTS)

@@ -5,7 +5,9 @@ policies loaded) and checks what it left, through the Lambda and IAM APIs:
 
 1. deploy into an empty account: the function and its role as README says;
 2. an operator changes the configuration on the function (body mode);
-3. deploy again: new code, the same role, the operator's configuration kept.
+3. deploy again: new code, the same role, the operator's configuration kept;
+4. deploy with SESSION_STORE_TABLE and SESSION_SEAL_SECRET_ID set: the role gains exactly
+   GetItem/UpdateItem on that table and GetSecretValue on that secret (from the function only).
 
 The role's one secret statement must carry `lambda:SourceFunctionArn` naming the function
 that was deployed (as Lambda reports its ARN), read back through IAM.
@@ -39,7 +41,8 @@ def deploy(env, secret_arn):
         raise SystemExit(f"python -m deploy.function failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def role_problems(iam, role_name, secret_arn, function_arn):
+def role_problems(iam, role_name, secret_arn, function_arn, devices=None):
+    """`devices`: (table ARN, seal secret ARN) when SESSION_STORE_TABLE was set for the deploy."""
     problems = []
     trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     principals = [s.get("Principal") for s in trust["Statement"]]
@@ -54,9 +57,13 @@ def role_problems(iam, role_name, secret_arn, function_arn):
     document = iam.get_role_policy(RoleName=role_name, PolicyName=inline[0])["PolicyDocument"]
     statements = [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in document["Statement"]]
     only_from_the_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
-    if statements != [("Allow", "secretsmanager:GetSecretValue", secret_arn, only_from_the_function)]:
-        problems.append(f"inline policy statements {statements}, expected GetSecretValue on the secret "
-                        f"with the condition {only_from_the_function}")
+    expected = [("Allow", "secretsmanager:GetSecretValue", secret_arn, only_from_the_function)]
+    if devices:
+        table_arn, seal_arn = devices
+        expected += [("Allow", ["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arn, None),
+                     ("Allow", "secretsmanager:GetSecretValue", seal_arn, only_from_the_function)]
+    if statements != expected:
+        problems.append(f"inline policy statements {statements}, expected {expected}")
     return problems
 
 
@@ -82,8 +89,18 @@ def template_problems():
     inline = resources[role]["Properties"].get("Policies", [])
     attached = [r["Properties"] for r in resources.values()
                 if r["Type"] == "AWS::IAM::RolePolicy" and r["Properties"]["RoleName"] == {"Ref": role}]
-    statements = [st for policy in inline + attached for st in policy["PolicyDocument"]["Statement"]]
+    # A conditional statement (`!If [Cond, statement, NoValue]`) is checked as its statement.
+    statements = [st["Fn::If"][1] if "Fn::If" in st else st
+                  for policy in inline + attached for st in policy["PolicyDocument"]["Statement"]]
     problems = []
+    table = {"Fn::GetAtt": ["DeviceSessionTable", "Arn"]}
+    on_table = [st for st in statements if st.get("Resource") == table]
+    if [sorted(st["Action"]) for st in on_table] != [["dynamodb:GetItem", "dynamodb:UpdateItem"]]:
+        problems.append(f"template: the role's statements on DeviceSessionTable are {on_table}, "
+                        "expected exactly GetItem and UpdateItem")
+    seal = [st for st in statements if st.get("Resource") == {"Ref": "SessionSealSecret"}]
+    if [st.get("Action") for st in seal] != ["secretsmanager:GetSecretValue"]:
+        problems.append(f"template: the role's statements on SessionSealSecret are {seal}")
     # sam local --env-vars only overrides variables the template declares.
     declared = set(resources["SessionBrokerFunction"]["Properties"]["Environment"]["Variables"])
     local = json.loads((ROOT / "events" / "env.json").read_text())["SessionBrokerFunction"]
@@ -168,13 +185,25 @@ def main():
                 problems.append(f"functions after two deploys: {functions}")
             print(json.dumps({"code_sha256": [first_code, conf["CodeSha256"]], "role": role_arn,
                               "environment": sorted(conf["Environment"]["Variables"])}))
+
+            # The operator turns on one session per device: the deploy grants what it needs.
+            seal_arn = clients["secretsmanager"].create_secret(
+                Name="parsec/session-seal", SecretString="rehearsal-seal-secret-of-at-least-32-characters")["ARN"]
+            store = {"SESSION_STORE_TABLE": "parsec-device-sessions", "SESSION_SEAL_SECRET_ID": seal_arn}
+            deploy({**env, **store}, secret_arn)
+            conf = clients["lambda"].get_function_configuration(FunctionName=FUNCTION)
+            problems += [f"third deploy: {p}" for p in function_problems(conf, role_arn, secret_arn, store)]
+            table_arn = f"arn:aws:dynamodb:{FAKE_AWS['AWS_REGION']}:{function_arn.split(':')[4]}:table/parsec-device-sessions"
+            problems += [f"third deploy: {p}" for p in role_problems(clients["iam"], f"{FUNCTION}-role", secret_arn,
+                                                                      function_arn, (table_arn, seal_arn))]
         finally:
             stop_tree(server)
     report = Report("deploy rehearsal")
     for p in problems:
         report.fail(p)
     if not problems:
-        report.ok("two deploys: the function, its role and the operator's configuration as README says")
+        report.ok("three deploys: the function, its role and the operator's configuration as README says; "
+                  "with SESSION_STORE_TABLE the role gains GetItem/UpdateItem on it and the seal secret")
     report.check("template.yaml: the role reads the key only from inside the function; every variable "
                  "events/env.json sets is declared", template_problems())
     return report.finish()
