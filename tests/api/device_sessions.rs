@@ -53,8 +53,10 @@ async fn the_same_user_and_device_twice_get_201_then_200_with_the_same_session_a
     let app = store_on(&[]).await;
     let first = app.send(device("user-42", "phone-1")).await;
     assert_created(&first);
+    let calls_before = app.sessions.calls();
     let second = app.send(device("user-42", "phone-1")).await;
     assert_reused(&second, &first);
+    assert_eq!(app.sessions.calls() - calls_before, 1, "a reuse hit is one store read");
     assert_eq!(app.parsec_calls().await, 1);
     let sessions: Vec<_> = app.audit_lines().iter().map(|l| l["session"].clone()).collect();
     assert_eq!(sessions, vec![json!("minted"), json!("reused")]);

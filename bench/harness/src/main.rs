@@ -6,7 +6,7 @@
 
 mod chart;
 mod http;
-mod moto;
+mod local_dynamodb;
 mod report;
 mod runtime_api;
 mod stubs;
@@ -251,7 +251,7 @@ fn open_fds(pid: u32) -> usize {
 /// The warm path with `SESSION_QUOTA` on, counters in moto's DynamoDB: its latency, and the
 /// cost of the one `UpdateItem` net of moto's own answer time (timed directly).
 async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
-    let moto = moto::start().await;
+    let moto = local_dynamodb::moto().await;
     let mut moto_answers = Vec::new();
     for n in 0..(50 + QUOTA_INVOCATIONS as u64) {
         let took = moto.update_item(n).await;
@@ -262,7 +262,7 @@ async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
     let endpoint = format!("http://127.0.0.1:{}", moto.port);
     let env = setup.env(&[
         ("SESSION_QUOTA", "1000000/3600"),
-        ("QUOTA_TABLE", moto::TABLE),
+        ("QUOTA_TABLE", local_dynamodb::TABLE),
         ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
     ]);
     let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
@@ -273,6 +273,54 @@ async fn quota(setup: &Setup, binary: &Path) -> serde_json::Value {
         "all_201": ok,
         "latency_ms": report::percentiles(&mut latencies),
         "moto_update_item_ms": report::percentiles(&mut moto_answers),
+    })
+}
+
+const DEVICE_INVOCATIONS: usize = 500;
+
+/// One session per device against dynalite: reuse hits (a device asking again: one
+/// consistent read, no Parsec call) and mints with the store on (`renew: true`: read, lease,
+/// Parsec, completing write), one after another on a warm function.
+async fn devices(setup: &Setup, binary: &Path) -> serde_json::Value {
+    let store = local_dynamodb::dynalite().await;
+    let mut get_item = Vec::new();
+    for n in 0..(50 + DEVICE_INVOCATIONS as u64) {
+        let took = store.get_item(n).await;
+        if n >= 50 {
+            get_item.push(took);
+        }
+    }
+    let endpoint = format!("http://127.0.0.1:{}", store.port);
+    let env = setup.env(&[
+        ("SESSION_STORE_TABLE", local_dynamodb::SESSION_TABLE),
+        ("SESSION_SEAL_SECRET_ID", "bench/seal"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
+        ("SESSION_STORE_WAIT_MS", "2000"),
+    ]);
+    let events = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+    let read =
+        |name: &str| Arc::new(std::fs::read_to_string(format!("{events}/{name}")).expect("sample event"));
+    let (again, renew) = (read("http-api-jwt-device.json"), read("http-api-jwt-device-renew.json"));
+    let (mut child, _, _) = setup.emulator.spawn(binary, &env).await;
+    warm_up(setup, &renew).await;
+    let run = |event: Arc<String>, expected: u16| async move {
+        let (mut latencies, mut ok) = (Vec::with_capacity(DEVICE_INVOCATIONS), true);
+        setup.parsec.take_service_times();
+        for _ in 0..DEVICE_INVOCATIONS {
+            let outcome = setup.emulator.invoke(event.clone()).await;
+            ok &= outcome.status == Some(expected);
+            latencies.push(outcome.latency);
+        }
+        (latencies, ok, setup.parsec.take_service_times().len())
+    };
+    let (mut reused, reused_ok, reuse_parsec_calls) = run(again, 200).await;
+    let (mut minted, minted_ok, mint_parsec_calls) = run(renew, 201).await;
+    let _ = child.kill().await;
+    json!({
+        "reuse": {"all_200": reused_ok, "latency_ms": report::percentiles(&mut reused), "parsec_calls": reuse_parsec_calls},
+        "mint": {"all_201": minted_ok, "latency_ms": report::percentiles(&mut minted), "parsec_calls": mint_parsec_calls},
+        "dynalite_get_item_ms": report::percentiles(&mut get_item),
+        "invocations": DEVICE_INVOCATIONS,
     })
 }
 
@@ -347,7 +395,12 @@ async fn main() {
     let soak = soak(&setup, function).await;
     eprintln!("warm path with SESSION_QUOTA (moto's DynamoDB, {QUOTA_INVOCATIONS} invocations)…");
     let quota = quota(&setup, function).await;
+    eprintln!(
+        "one session per device (dynalite, {DEVICE_INVOCATIONS} reuse hits and {DEVICE_INVOCATIONS} mints)…"
+    );
+    let devices = devices(&setup, function).await;
     let results = json!({
+        "devices": devices,
         "brownout": brownout,
         "soak": soak,
         "quota": quota,

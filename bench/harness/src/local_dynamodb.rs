@@ -1,5 +1,6 @@
-//! moto_server (from the Makefile's `.venv`) for the quota figures: DynamoDB over HTTP on
-//! 127.0.0.1, with a raw JSON client to create the table and to time moto's own answer.
+//! Local DynamoDB implementations on 127.0.0.1 for the figures with a table: moto_server (from
+//! the Makefile's `.venv`) for the quota, dynalite (from its `.node`) for the device sessions;
+//! a raw JSON client to create the table and to time the store's own answer.
 
 use std::time::{Duration, Instant};
 
@@ -8,39 +9,59 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 pub const TABLE: &str = "bench-session-quotas";
+pub const SESSION_TABLE: &str = "bench-device-sessions";
 
-pub struct Moto {
+pub struct LocalDynamo {
     pub port: u16,
     _child: Child,
 }
 
-pub async fn start() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(".venv/bin/python")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+/// moto_server with the quota table.
+pub async fn moto() -> LocalDynamo {
+    let port = free_port();
+    let port_text = port.to_string();
+    start(".venv/bin/python", &["-m", "moto.server", "-H", "127.0.0.1", "-p", &port_text], port, TABLE).await
+}
+
+/// dynalite with the device-session table.
+pub async fn dynalite() -> LocalDynamo {
+    let port = free_port();
+    let port_text = port.to_string();
+    let args = ["--host", "127.0.0.1", "--port", port_text.as_str(), "--createTableMs", "0"];
+    start(".node/node_modules/.bin/dynalite", &args, port, SESSION_TABLE).await
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start(program: &str, args: &[&str], port: u16, table: &str) -> LocalDynamo {
+    let child = Command::new(program)
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("moto_server from .venv (make tools)");
+        .unwrap_or_else(|e| panic!("{program} (make tools): {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
+        assert!(Instant::now() < deadline, "{program} did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let moto = Moto { port, _child: child };
-    moto.call(
-        "CreateTable",
-        &serde_json::json!({"TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+    let store = LocalDynamo { port, _child: child };
+    store
+        .call(
+            "CreateTable",
+            &serde_json::json!({"TableName": table, "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
-    )
-    .await;
-    moto
+        )
+        .await;
+    store
 }
 
-impl Moto {
-    /// One DynamoDB call on a fresh connection; returns how long moto took to answer it.
+impl LocalDynamo {
+    /// One DynamoDB call on a fresh connection; returns how long the store took to answer it.
     pub async fn call(&self, operation: &str, body: &serde_json::Value) -> Duration {
         let body = body.to_string();
         let request = format!(
@@ -50,10 +71,10 @@ impl Moto {
              Connection: close\r\n\r\n{body}",
             body.len()
         );
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.expect("moto");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.expect("local DynamoDB");
         let started = Instant::now();
         stream.write_all(request.as_bytes()).await.expect("send");
-        // moto closes each connection, but only some time after the answer: stop at its end.
+        // The store closes each connection, but only some time after the answer: stop at its end.
         let mut answer = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -66,9 +87,19 @@ impl Moto {
         let took = started.elapsed();
         assert!(
             answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200"),
-            "moto refused {operation}"
+            "the local DynamoDB refused {operation}"
         );
         took
+    }
+
+    /// The strongly consistent `GetItem` a reuse hit sends, timed as the store answers it.
+    pub async fn get_item(&self, n: u64) -> Duration {
+        self.call(
+            "GetItem",
+            &serde_json::json!({"TableName": SESSION_TABLE, "Key": {"pk": {"S": format!("device-session#{n}")}},
+                "ConsistentRead": true}),
+        )
+        .await
     }
 
     /// The `UpdateItem` the function sends per request, timed as moto answers it.
