@@ -66,8 +66,9 @@ impl LocalDynamo {
         let body = body.to_string();
         let request = format!(
             "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: DynamoDB_20120810.{operation}\r\n\
-             Content-Type: application/x-amz-json-1.0\r\nAuthorization: AWS4-HMAC-SHA256 \
-             Credential=bench/20260101/us-east-1/dynamodb/aws4_request\r\nContent-Length: {}\r\n\
+             Content-Type: application/x-amz-json-1.0\r\nX-Amz-Date: 20260101T000000Z\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n{body}",
             body.len()
         );
