@@ -9,6 +9,7 @@
 //! - [`secrets`], [`parsec`], [`quotas`], [`sessions`] (one session per device), [`tokens`] (the issuer's keys): one folder per outside dependency, each with its
 //!   trait, its live implementation and the cache or double beside it;
 //! - [`observability`]: logs, the audit line, metrics;
+//! - [`store_error`]: how both DynamoDB-backed stores (quota, device sessions) fail;
 //! - [`config`], [`startup`], [`broker`]: what is read at start, what is built
 //!   from it, and the flow that ties the dependencies together;
 //! - `testing` (tests and fuzz targets only): the doubles as `Deps`, configurations, sample events.
@@ -23,6 +24,7 @@ pub mod quotas;
 pub mod secrets;
 pub mod sessions;
 pub mod startup;
+pub mod store_error;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tokens;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::quotas::per_process::PerProcessCounter;
-use crate::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
+use crate::quotas::{QuotaKey, QuotaStore, StoreError, Take};
 
 #[derive(Default)]
 pub struct MemoryQuotaStore {
@@ -42,16 +42,16 @@ impl MemoryQuotaStore {
         self.counter.count(key)
     }
 
-    async fn enter(&self) -> Result<(), QuotaStoreError> {
+    async fn enter(&self) -> Result<(), StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.hanging.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         if self.failing.load(Ordering::SeqCst) {
             return Err(if self.permanent.load(Ordering::SeqCst) {
-                QuotaStoreError::permanent("ResourceNotFoundException")
+                StoreError::permanent("ResourceNotFoundException")
             } else {
-                QuotaStoreError::transient("ServiceUnavailable")
+                StoreError::transient("ServiceUnavailable")
             });
         }
         Ok(())
@@ -59,12 +59,12 @@ impl MemoryQuotaStore {
 }
 
 impl QuotaStore for MemoryQuotaStore {
-    async fn take(&self, key: &QuotaKey, limit: u32, _expires_at: u64) -> Result<Take, QuotaStoreError> {
+    async fn take(&self, key: &QuotaKey, limit: u32, _expires_at: u64) -> Result<Take, StoreError> {
         self.enter().await?;
         Ok(self.counter.take(key, limit))
     }
 
-    async fn give_back(&self, key: &QuotaKey) -> Result<(), QuotaStoreError> {
+    async fn give_back(&self, key: &QuotaKey) -> Result<(), StoreError> {
         self.enter().await?;
         self.counter.give_back(key);
         Ok(())

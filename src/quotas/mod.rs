@@ -13,7 +13,9 @@ pub mod gate;
 pub mod memory;
 pub mod per_process;
 
-use std::fmt;
+/// How the counter store fails (shared with the session store).
+pub use crate::store_error::StoreError;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -42,32 +44,6 @@ pub enum Take {
     Exhausted { count: u32 },
 }
 
-/// The store could not answer. Transient (network, throttling, an outage): worth falling back
-/// to the per-process counter. Permanent (no such table, access denied, a request the table
-/// refuses): a misconfiguration that no fallback should hide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuotaStoreError {
-    /// The kind or the error code only; never a request or a response body.
-    pub reason: String,
-    pub permanent: bool,
-}
-
-impl QuotaStoreError {
-    pub fn transient(reason: impl Into<String>) -> Self {
-        QuotaStoreError { reason: reason.into(), permanent: false }
-    }
-
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        QuotaStoreError { reason: reason.into(), permanent: true }
-    }
-}
-
-impl fmt::Display for QuotaStoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "quota store failure: {}", self.reason)
-    }
-}
-
 /// Where the counters live. DynamoDB in production, doubles in tests.
 pub trait QuotaStore: Send + Sync + 'static {
     /// Counts one session for `key` unless `limit` are counted already. `expires_at` (epoch
@@ -77,10 +53,10 @@ pub trait QuotaStore: Send + Sync + 'static {
         key: &QuotaKey,
         limit: u32,
         expires_at: u64,
-    ) -> impl Future<Output = Result<Take, QuotaStoreError>> + Send;
+    ) -> impl Future<Output = Result<Take, StoreError>> + Send;
 
     /// Uncounts one session for `key` (never below zero).
-    fn give_back(&self, key: &QuotaKey) -> impl Future<Output = Result<(), QuotaStoreError>> + Send;
+    fn give_back(&self, key: &QuotaKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A shared store is a store: lets tests keep a handle on their double.
@@ -90,11 +66,11 @@ impl<T: QuotaStore> QuotaStore for Arc<T> {
         key: &QuotaKey,
         limit: u32,
         expires_at: u64,
-    ) -> impl Future<Output = Result<Take, QuotaStoreError>> + Send {
+    ) -> impl Future<Output = Result<Take, StoreError>> + Send {
         T::take(self, key, limit, expires_at)
     }
 
-    fn give_back(&self, key: &QuotaKey) -> impl Future<Output = Result<(), QuotaStoreError>> + Send {
+    fn give_back(&self, key: &QuotaKey) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::give_back(self, key)
     }
 }

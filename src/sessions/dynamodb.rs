@@ -15,7 +15,6 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use crate::quotas::dynamodb::classify;
 use crate::sessions::{
     Claim, ItemKey, Lease, LeaseRequest, Replace, Sealed, SessionStore, StoreError, StoredItem,
 };
@@ -43,7 +42,7 @@ impl SessionStore for DynamoSessionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| failure(&e))?;
+            .map_err(|e| StoreError::from_dynamodb(&e))?;
         Ok(output.item().map(item))
     }
 
@@ -80,7 +79,7 @@ impl SessionStore for DynamoSessionStore {
                 };
                 Ok(Claim::Refused(item))
             }
-            Err(e) => Err(failure(&e)),
+            Err(e) => Err(StoreError::from_dynamodb(&e)),
         }
     }
 
@@ -112,7 +111,7 @@ impl SessionStore for DynamoSessionStore {
         match sent {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(failure(&e)),
+            Err(e) => Err(StoreError::from_dynamodb(&e)),
         }
     }
 
@@ -132,7 +131,7 @@ impl SessionStore for DynamoSessionStore {
             // Lost already (it expired and another request took it): nothing to release.
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(failure(&e)),
+            Err(e) => Err(StoreError::from_dynamodb(&e)),
         }
     }
 }
@@ -159,9 +158,4 @@ fn item(attributes: &HashMap<String, AttributeValue>) -> StoredItem {
         _ => None,
     };
     StoredItem { sealed, lease }
-}
-
-fn failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> StoreError {
-    let (reason, permanent) = classify(err);
-    StoreError { reason, permanent }
 }

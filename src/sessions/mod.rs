@@ -13,7 +13,9 @@ pub mod dynamodb;
 pub mod memory;
 pub mod seal;
 
-use std::fmt;
+/// How the session store fails (shared with the quota's).
+pub use crate::store_error::StoreError;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -87,32 +89,6 @@ pub enum Claim {
     /// Someone holds a live lease, or the stored session is not one `replace` allows;
     /// the item as it is, when the store returned it.
     Refused(Option<StoredItem>),
-}
-
-/// The store could not answer. Transient (network, throttling, a timeout): mint without
-/// reuse. Permanent (no such table, access denied, a request the table refuses): a
-/// misconfiguration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError {
-    /// The kind or the error code only; never a request or a response body.
-    pub reason: String,
-    pub permanent: bool,
-}
-
-impl StoreError {
-    pub fn transient(reason: impl Into<String>) -> Self {
-        StoreError { reason: reason.into(), permanent: false }
-    }
-
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        StoreError { reason: reason.into(), permanent: true }
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session store failure: {}", self.reason)
-    }
 }
 
 /// Where the devices' sessions live. DynamoDB in production, a double in tests.

@@ -17,7 +17,7 @@ use session_broker::observability::metrics::MetricsSink;
 use session_broker::observability::telemetry;
 use session_broker::parsec::client::ParsecClient;
 use session_broker::quotas::dynamodb::DynamoQuotaStore;
-use session_broker::quotas::{QuotaKey, QuotaStore, QuotaStoreError, Take};
+use session_broker::quotas::{QuotaKey, QuotaStore, StoreError, Take};
 use session_broker::sessions::seal::SealKeys;
 use session_broker::testing::issuer::{self, TestIssuer};
 use session_broker::testing::{
@@ -180,14 +180,14 @@ pub enum TestQuotas {
 }
 
 impl QuotaStore for TestQuotas {
-    async fn take(&self, key: &QuotaKey, limit: u32, expires_at: u64) -> Result<Take, QuotaStoreError> {
+    async fn take(&self, key: &QuotaKey, limit: u32, expires_at: u64) -> Result<Take, StoreError> {
         match self {
             TestQuotas::Dynamo(store) => store.take(key, limit, expires_at).await,
             TestQuotas::Memory(store) => store.take(key, limit, expires_at).await,
         }
     }
 
-    async fn give_back(&self, key: &QuotaKey) -> Result<(), QuotaStoreError> {
+    async fn give_back(&self, key: &QuotaKey) -> Result<(), StoreError> {
         match self {
             TestQuotas::Dynamo(store) => store.give_back(key).await,
             TestQuotas::Memory(store) => store.give_back(key).await,
