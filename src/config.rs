@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+mod stores;
+pub use stores::{DeviceConfig, QuotaConfig};
+
 use crate::domain::policy::{is_user_editable_claim, ExternalIdSource};
 use crate::domain::trust::TrustedCallers;
-use crate::quotas::gate::{QuotaLimit, STORE_WAIT};
 
 pub const DEFAULT_API_URL: &str = "https://kessel-api.parsecgaming.com";
 /// The `https` hosts the key is sent to unless `PARSEC_API_URL_ALLOW_ANY_HOST`: the
@@ -43,28 +45,6 @@ pub struct Config {
     pub jwt: Option<JwtConfig>,
     /// What start-up warns about: escape hatches that are switched on.
     pub warnings: Vec<ConfigWarning>,
-}
-
-/// One session per device: where the sessions live and how they are sealed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceConfig {
-    /// `SESSION_STORE_TABLE`.
-    pub table: String,
-    /// `SESSION_SEAL_SECRET_ID`: the seal secret's name or ARN.
-    pub seal_secret_id: String,
-    /// `SESSION_REUSE_MIN_REMAINING_SECONDS`: a stored session with less life left is replaced.
-    pub min_remaining: Duration,
-    /// `SESSION_STORE_WAIT_MS`: the bound on each store call.
-    pub store_wait: Duration,
-}
-
-/// The per-user quota and where its counters live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuotaConfig {
-    pub limit: QuotaLimit,
-    pub table: String,
-    /// `QUOTA_STORE_WAIT_MS`: the longest a request waits for DynamoDB (default 250).
-    pub store_wait: Duration,
 }
 
 /// Whose tokens the function re-verifies, and where their keys are.
@@ -196,34 +176,8 @@ impl Config {
         };
 
         let parsec_warm_up = flag(&get, "PARSEC_WARM_UP")?;
-        let quota = match get("SESSION_QUOTA") {
-            None => None,
-            Some(text) => {
-                let limit = QuotaLimit::parse(&text).ok_or_else(|| {
-                    invalid(
-                        "SESSION_QUOTA",
-                        "must be <N>/<SECONDS>, two positive whole numbers (e.g. 20/3600)",
-                    )
-                })?;
-                let table = get("QUOTA_TABLE").ok_or_else(|| {
-                    invalid("QUOTA_TABLE", "is required with SESSION_QUOTA: the DynamoDB table")
-                })?;
-                let store_wait_ms = match get("QUOTA_STORE_WAIT_MS") {
-                    None => STORE_WAIT.as_millis() as u64,
-                    Some(v) => {
-                        v.parse::<u64>().ok().filter(|ms| (1..=5000).contains(ms)).ok_or_else(|| {
-                            invalid(
-                                "QUOTA_STORE_WAIT_MS",
-                                "must be a whole number of milliseconds from 1 to 5000",
-                            )
-                        })?
-                    }
-                };
-                Some(QuotaConfig { limit, table, store_wait: Duration::from_millis(store_wait_ms) })
-            }
-        };
-
-        let devices = device_config(&get)?;
+        let quota = stores::quota_config(&get)?;
+        let devices = stores::device_config(&get)?;
         let jwt = jwt_config(&get)?;
         warnings.extend(endpoint_warnings(&get));
 
@@ -244,41 +198,6 @@ impl Config {
             warnings,
         })
     }
-}
-
-/// The session store's variables: the seal secret is required with the table; the two
-/// numbers have defaults and ranges.
-fn device_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<DeviceConfig>, ConfigError> {
-    let Some(table) = get("SESSION_STORE_TABLE") else {
-        return Ok(None);
-    };
-    let seal_secret_id = get("SESSION_SEAL_SECRET_ID").ok_or_else(|| {
-        invalid(
-            "SESSION_SEAL_SECRET_ID",
-            "is required with SESSION_STORE_TABLE: the secret whose value seals the stored sessions",
-        )
-    })?;
-    let min_remaining = match get("SESSION_REUSE_MIN_REMAINING_SECONDS") {
-        None => 600,
-        Some(v) => v.parse::<u64>().ok().filter(|s| *s <= 86_400).ok_or_else(|| {
-            invalid(
-                "SESSION_REUSE_MIN_REMAINING_SECONDS",
-                "must be a whole number of seconds from 0 to 86400",
-            )
-        })?,
-    };
-    let store_wait_ms = match get("SESSION_STORE_WAIT_MS") {
-        None => 250,
-        Some(v) => v.parse::<u64>().ok().filter(|ms| (1..=5000).contains(ms)).ok_or_else(|| {
-            invalid("SESSION_STORE_WAIT_MS", "must be a whole number of milliseconds from 1 to 5000")
-        })?,
-    };
-    Ok(Some(DeviceConfig {
-        table,
-        seal_secret_id,
-        min_remaining: Duration::from_secs(min_remaining),
-        store_wait: Duration::from_millis(store_wait_ms),
-    }))
 }
 
 fn jwt_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<JwtConfig>, ConfigError> {

@@ -43,7 +43,7 @@ fn every_variable_of_the_contracts_table_is_in_the_one_list_and_nothing_else_is(
 
 #[test]
 fn every_listed_variable_is_one_the_configuration_reads() {
-    let config = repository_file("src/config.rs");
+    let config = configuration_source();
     let unread: Vec<_> =
         listed().into_iter().filter(|name| !config.contains(&format!("\"{name}\""))).collect();
     assert!(unread.is_empty(), "listed but never read by Config: {unread:?}");
@@ -51,8 +51,8 @@ fn every_listed_variable_is_one_the_configuration_reads() {
 
 #[test]
 fn every_variable_the_configuration_reads_is_listed() {
-    let config = repository_file("src/config.rs");
-    let read: BTreeSet<String> = ["get(\"", "flag(&get, \""]
+    let config = configuration_source();
+    let read: BTreeSet<String> = ["get(\"", "flag(&get, \"", "whole_number(get, \""]
         .iter()
         .flat_map(|opening| config.split(opening).skip(1).filter_map(|rest| rest.split_once('"')))
         .map(|(name, _)| name.to_owned())
@@ -63,4 +63,17 @@ fn every_variable_the_configuration_reads_is_listed() {
     let listed = listed();
     let unlisted: Vec<_> = read.difference(&listed).collect();
     assert!(unlisted.is_empty(), "read by Config but not in docs/function-variables.json: {unlisted:?}");
+}
+
+/// `src/config.rs` and its readers under `src/config/` (not its tests).
+fn configuration_source() -> String {
+    let mut text = repository_file("src/config.rs");
+    let dir = format!("{}/src/config", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "rs") && !p.ends_with("tests.rs"))
+    {
+        text.push_str(&std::fs::read_to_string(path).unwrap());
+    }
+    text
 }
