@@ -133,12 +133,13 @@ deploy: $(TOOLS) ## sam build and sam deploy (settings in samconfig.toml)
 	$(BIN)/sam build
 	$(BIN)/sam deploy
 
-bench: $(TOOLS) ## Measure Init, warm latency, footprint and concurrency against an empty function (bench-results/)
+bench: $(TOOLS) ## Measure Init (plain, TLS, at a 128 MB CPU share), warm latency, footprint and concurrency against an empty function (bench-results/)
 	rustup target add aarch64-unknown-linux-gnu
 	cargo build --release --workspace --bins
+	AWS_LC_SYS_NO_JITTER_ENTROPY=0 cargo build --release --target-dir target/jitter -p bench-broker -p empty-baseline --bins
 	cargo lambda build --release --arm64 --bin bootstrap
 	$(PYTHON) -c "import zipfile; z = zipfile.ZipFile('target/lambda/bootstrap/bootstrap-arm64.zip', 'w', zipfile.ZIP_DEFLATED); z.write('target/lambda/bootstrap/bootstrap', 'bootstrap'); z.close()"
-	./target/release/bench-harness target/release/bootstrap target/release/empty-baseline events/http-api-jwt.json \
+	BENCH_JITTER_DIR=target/jitter/release ./target/release/bench-harness target/release/bootstrap target/release/empty-baseline events/http-api-jwt.json \
 		bench-results target/lambda/bootstrap/bootstrap target/lambda/bootstrap/bootstrap-arm64.zip
 
 FUZZ_SECONDS ?= 300

@@ -12,6 +12,9 @@ policies loaded) and checks what it left, through the Lambda and IAM APIs:
 The role's one secret statement must carry `lambda:SourceFunctionArn` naming the function
 that was deployed (as Lambda reports its ARN), read back through IAM.
 
+The binary deployed trusts the compiled-in public TLS roots only: the bench's test CA
+(`bench/fixtures/tls/root-ca.der`, trusted by `bench/broker` alone) is not in it.
+
 Exits non-zero with the differences when anything is off. Loopback only, bounded in time.
 """
 
@@ -65,6 +68,23 @@ def role_problems(iam, role_name, secret_arn, function_arn, devices=None):
     if statements != expected:
         problems.append(f"inline policy statements {statements}, expected {expected}")
     return problems
+
+
+ARTIFACT = ROOT / "target/lambda/bootstrap/bootstrap"
+BENCH_CA = ROOT / "bench/fixtures/tls/root-ca.der"
+
+
+def artifact_problems(artifact=ARTIFACT):
+    """The bench test CA's RSA modulus (what any embedding of the CA, a certificate or a
+    trust anchor, carries) must not be in the release artifact."""
+    from cryptography import x509
+
+    if not artifact.exists():
+        return [f"{artifact.relative_to(ROOT)} is missing (make build)"]
+    modulus = x509.load_der_x509_certificate(BENCH_CA.read_bytes()).public_key().public_numbers().n
+    if modulus.to_bytes(256, "big") in artifact.read_bytes():
+        return [f"{artifact.relative_to(ROOT)} carries the bench test CA of {BENCH_CA.relative_to(ROOT)}"]
+    return []
 
 
 def template_problems():
@@ -204,6 +224,8 @@ def main():
     if not problems:
         report.ok("three deploys: the function, its role and the operator's configuration as README says; "
                   "with SESSION_STORE_TABLE the role gains GetItem/UpdateItem on it and the seal secret")
+    report.check("target/lambda/bootstrap/bootstrap (the binary deployed) does not carry the bench's test CA: "
+                 "it trusts the compiled-in public roots only", artifact_problems())
     report.check("template.yaml: the role reads the key only from inside the function; every variable "
                  "events/env.json sets is declared", template_problems())
     return report.finish()

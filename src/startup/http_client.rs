@@ -4,6 +4,8 @@
 //! TLS roots are the Mozilla set compiled in (`webpki-roots`), so Init reads
 //! and parses no certificate files; that, and not building a second client
 //! for the SDK, is most of what keeps Init close to an empty function's.
+//! The release binary trusts those roots and nothing else: [`build_trusting`]'s
+//! extra roots are for `bench/broker` alone (the bench's test CA, BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +27,23 @@ use crate::observability::xray;
 /// proxy, keep-alive connections dropped after 30 s idle so a connection the
 /// server has since closed is not reused after a long freeze.
 pub fn build() -> Result<Client, reqwest::Error> {
+    build_trusting(ExtraRoots::NONE)
+}
+
+/// Certificates (DER) trusted beside the compiled-in public roots. `src/main.rs` passes
+/// [`ExtraRoots::NONE`]; only the bench's build of the broker (`bench/broker`) names one,
+/// its test CA, so `make bench` can measure TLS against stand-ins on 127.0.0.1.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraRoots(pub &'static [&'static [u8]]);
+
+impl ExtraRoots {
+    pub const NONE: ExtraRoots = ExtraRoots(&[]);
+}
+
+/// [`build`], also trusting `extra` (see [`ExtraRoots`]).
+pub fn build_trusting(extra: ExtraRoots) -> Result<Client, reqwest::Error> {
     Client::builder()
-        .tls_backend_preconfigured(tls_config())
+        .tls_backend_preconfigured(tls_config(extra))
         .redirect(redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("parsec-session-broker/", env!("CARGO_PKG_VERSION")))
@@ -35,8 +52,15 @@ pub fn build() -> Result<Client, reqwest::Error> {
         .build()
 }
 
-fn tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+fn tls_config(extra: ExtraRoots) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if !extra.0.is_empty() {
+        let der = extra.0.iter().map(|der| rustls::pki_types::CertificateDer::from(*der));
+        let (_, ignored) = roots.add_parsable_certificates(der);
+        if ignored > 0 {
+            tracing::error!(ignored, "extra trust roots that are not certificates were ignored");
+        }
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

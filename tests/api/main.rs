@@ -16,6 +16,7 @@ mod properties;
 mod quotas;
 mod requests;
 mod secrets;
+mod tls_roots;
 mod token_verification;
 mod upstream;
 
@@ -31,3 +32,6 @@ mod runtime_api;
 #[allow(dead_code)]
 #[path = "../../bench/harness/src/stubs.rs"]
 mod stubs;
+#[allow(dead_code)]
+#[path = "../../bench/harness/src/tls.rs"]
+mod tls;

@@ -1,13 +1,15 @@
 //! A minimal HTTP/1.1 server for the stand-ins and the Runtime API emulator:
-//! keep-alive, Content-Length bodies, one handler per server. Loopback only.
+//! keep-alive, Content-Length bodies, one handler per server, plain or over TLS
+//! (the stand-ins of the TLS rows, `tls.rs`). Loopback only.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 pub struct Request {
     pub method: String,
@@ -55,6 +57,12 @@ pub struct Server {
     listener: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+    /// TLS only: handshakes completed, and the errors of those that failed (a client
+    /// rejecting the certificate shows here as its alert, e.g. `UnknownCA`).
+    pub handshakes: Arc<std::sync::atomic::AtomicUsize>,
+    #[allow(dead_code)] // read by tests/api/tls_roots.rs, which compiles this file
+    pub handshake_errors: Arc<std::sync::Mutex<Vec<String>>>,
+    tls: bool,
 }
 
 impl Server {
@@ -75,6 +83,33 @@ impl Server {
     pub fn accepted(&self) -> usize {
         self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `https://127.0.0.1:<port>` for a TLS server, `http://…` for a plain one.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A connection the server speaks HTTP on: TCP, or TLS over TCP.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
 }
 
 pub async fn serve<H, F>(handler: H) -> Server
@@ -82,6 +117,20 @@ where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: Future<Output = Response> + Send + 'static,
 {
+    serve_on(None, handler).await
+}
+
+/// [`serve`], over TLS with `tls` when given (`tls::server_config`).
+pub async fn serve_on<H, F>(tls: Option<Arc<rustls::ServerConfig>>, handler: H) -> Server
+where
+    H: Fn(Request) -> F + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let is_tls = tls.is_some();
+    let tls = tls.map(TlsAcceptor::from);
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handshake_errors: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (done, failed) = (handshakes.clone(), handshake_errors.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
     let port = listener.local_addr().unwrap().port();
     let handler = Arc::new(handler);
@@ -93,17 +142,29 @@ where
             let _ = stream.set_nodelay(true);
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let handler = handler.clone();
+            let (tls, done, failed) = (tls.clone(), done.clone(), failed.clone());
             let task = tokio::spawn(async move {
-                let _ = connection(stream, handler).await;
+                let Some(tls) = tls else {
+                    let _ = connection(stream, handler).await;
+                    return;
+                };
+                match tls.accept(stream).await {
+                    Ok(stream) => {
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = connection(stream, handler).await;
+                    }
+                    Err(e) => failed.lock().unwrap().push(e.to_string()),
+                }
             });
             conns.lock().await.push(task);
         }
     });
-    Server { port, listener, connections, accepted }
+    Server { port, listener, connections, accepted, handshakes, handshake_errors, tls: is_tls }
 }
 
-async fn connection<H, F>(mut stream: TcpStream, handler: Arc<H>) -> std::io::Result<()>
+async fn connection<S, H, F>(mut stream: S, handler: Arc<H>) -> std::io::Result<()>
 where
+    S: Transport,
     H: Fn(Request) -> F,
     F: Future<Output = Response>,
 {
@@ -148,7 +209,7 @@ where
         let close = headers.iter().any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
         let response = handler(Request { method, path, headers, body }).await;
         if response.status == RESET {
-            let _ = stream.set_zero_linger();
+            let _ = stream.tcp().set_zero_linger();
             return Ok(()); // dropped with a zero linger: RST, not FIN
         }
         let mut out =
@@ -160,6 +221,7 @@ where
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&response.body);
         stream.write_all(&bytes).await?;
+        stream.flush().await?;
         if close {
             return Ok(());
         }

@@ -3,23 +3,34 @@
 //! of BENCHMARKS.md with the targets, writing them as JSON and an SVG chart.
 //!
 //! usage: bench-harness FUNCTION BASELINE EVENT OUT_DIR [ARM64_BOOTSTRAP ARM64_ZIP]
+//!
+//! The TLS rows run `bench-broker` and `tls-baseline` from FUNCTION's and BASELINE's
+//! folders (the same code trusting the bench's test CA), and, when `BENCH_JITTER_DIR` names
+//! a build of both with aws-lc's jitter entropy left on (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`,
+//! aws-lc's default, which `.cargo/config.toml` turns off), those too: the before and after.
 
 mod chart;
+mod cpu_share;
 mod http;
 mod local_dynamodb;
 mod report;
 mod runtime_api;
 mod stubs;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cpu_share::CpuLimit;
 use runtime_api::{current_rss, peak_rss, Emulator};
 use serde_json::json;
 
 const COLD_STARTS: usize = 25;
+/// Cold starts per variant at a 128 MB CPU share (each takes ~14x longer).
+const LIMITED_COLD_STARTS: usize = 11;
+const HANDSHAKES: usize = 200;
 const WARM_INVOCATIONS: usize = 2000;
 const CONCURRENCY: usize = 32;
 const SLOW_PARSEC_MS: u64 = 20;
@@ -32,6 +43,9 @@ pub struct Setup {
     jwks: stubs::Jwks,
     /// `bench/fixtures/http-api-jwt-verified.json`: a token the bench issuer signed.
     verified_event: Arc<String>,
+    /// The same two stand-ins over TLS (`bench/fixtures/tls/`), for the TLS rows.
+    parsec_tls: stubs::Parsec,
+    secrets_tls: stubs::SecretsManager,
 }
 
 /// Re-verification on (`JWT_ISSUER`), against the bench issuer of `bench/fixtures/`.
@@ -42,10 +56,21 @@ const BENCH_ISSUER: &str = "https://bench-issuer.parsec-session-broker.invalid";
 enum Mode {
     Plain,
     Verified,
+    /// Secrets Manager and Parsec over TLS; the TLS baseline's one Init request to Parsec.
+    Tls,
 }
 
 impl Setup {
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        self.env_over(&self.secrets, &self.parsec, extra)
+    }
+
+    fn env_over(
+        &self,
+        secrets: &stubs::SecretsManager,
+        parsec: &stubs::Parsec,
+        extra: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
             ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
@@ -60,11 +85,8 @@ impl Setup {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        env.push((
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
-            format!("http://127.0.0.1:{}", self.secrets.server.port),
-        ));
-        env.push(("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", self.parsec.server.port)));
+        env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), secrets.server.url()));
+        env.push(("PARSEC_API_URL".into(), parsec.server.url()));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
     }
@@ -80,40 +102,120 @@ impl Setup {
                     ("JWT_JWKS_URL", &url),
                 ])
             }
+            Mode::Tls => {
+                let url = self.parsec_tls.server.url();
+                self.env_over(&self.secrets_tls, &self.parsec_tls, &[("BASELINE_TLS_URL", &url)])
+            }
         }
     }
 
     fn mode_event(&self, mode: Mode) -> Arc<String> {
         match mode {
-            Mode::Plain => self.event.clone(),
+            Mode::Plain | Mode::Tls => self.event.clone(),
             Mode::Verified => self.verified_event.clone(),
         }
     }
+
+    /// The Parsec and Secrets Manager stand-ins a mode talks to.
+    fn standins(&self, mode: Mode) -> (&stubs::Parsec, &stubs::SecretsManager) {
+        match mode {
+            Mode::Plain | Mode::Verified => (&self.parsec, &self.secrets),
+            Mode::Tls => (&self.parsec_tls, &self.secrets_tls),
+        }
+    }
+
+    /// TLS handshakes both TLS stand-ins have completed so far.
+    fn tls_handshakes(&self) -> usize {
+        self.parsec_tls.server.handshakes() + self.secrets_tls.server.handshakes()
+    }
 }
 
-/// Cold starts: Init wall and CPU time, and the first invocation against the
-/// median of the next ten.
-async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode) -> serde_json::Value {
+/// Cold starts: Init wall and CPU time, the TLS handshakes Init made, and the first
+/// invocation against the median of the next ten; each process in a fresh cgroup holding
+/// it to a 128 MB function's CPU share when `limited`.
+async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, limited: bool) -> serde_json::Value {
     let (mut walls, mut cpus, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut firsts, mut warms, mut handshakes) = (Vec::new(), Vec::new(), Vec::new());
     let event = setup.mode_event(mode);
-    for _ in 0..COLD_STARTS {
-        let (mut child, wall, cpu) = setup.emulator.spawn(binary, &setup.mode_env(mode)).await;
-        let first = setup.emulator.invoke(event.clone()).await.latency;
+    let count = if limited { LIMITED_COLD_STARTS } else { COLD_STARTS };
+    let mut all_201 = true;
+    for _ in 0..count {
+        let limit = limited.then(|| CpuLimit::create(128).expect("a cgroup, as for the first cold start"));
+        let cgroup = limit.as_ref().map(|l| l.procs().expect("the cgroup's cgroup.procs"));
+        let before = setup.tls_handshakes();
+        let (mut child, wall, cpu) = setup.emulator.spawn_in(binary, &setup.mode_env(mode), cgroup).await;
+        handshakes.push(setup.tls_handshakes() - before);
+        let first = setup.emulator.invoke(event.clone()).await;
+        all_201 &= first.status == Some(201);
         let mut warm = Vec::new();
         for _ in 0..10 {
             warm.push(setup.emulator.invoke(event.clone()).await.latency);
         }
-        ratios.push(first.as_secs_f64() / report::percentile(&mut warm, 50.0).as_secs_f64());
+        let warm = report::percentile(&mut warm, 50.0);
+        ratios.push(first.latency.as_secs_f64() / warm.as_secs_f64());
+        firsts.push(first.latency);
+        warms.push(warm);
         walls.push(wall);
         cpus.push(cpu);
         let _ = child.kill().await;
+        drop(limit); // the process is reaped: the cgroup can go
     }
     ratios.sort_by(f64::total_cmp);
+    handshakes.sort_unstable();
     json!({
         "init_wall_ms": report::ms(report::percentile(&mut walls, 50.0)),
         "init_cpu_ms": report::ms(report::percentile(&mut cpus, 50.0)),
         "first_to_warm_ratio": ratios[ratios.len() / 2],
+        "first_ms": report::ms(report::percentile(&mut firsts, 50.0)),
+        "warm_ms": report::ms(report::percentile(&mut warms, 50.0)),
+        "init_tls_handshakes": handshakes[handshakes.len() / 2],
+        "first_all_201": all_201,
+        "cold_starts": count,
     })
+}
+
+/// One TLS handshake on its own, client side, in a warm process (the harness's): `HANDSHAKES`
+/// full handshakes (no resumption) to the TLS Parsec stand-in with the broker's client
+/// configuration, and `HANDSHAKES` verifications of the stand-ins' chain alone.
+async fn handshake_cost(setup: &Setup) -> serde_json::Value {
+    let port = setup.parsec_tls.server.port;
+    let (mut cpu, mut wall, mut verify) = tokio::task::spawn_blocking(move || {
+        let config = tls::full_handshakes_config();
+        let (mut cpu, mut wall) = (Vec::new(), Vec::new());
+        for _ in 0..HANDSHAKES {
+            let (c, w) = tls::one_handshake(&config, port).expect("a handshake with the TLS stand-in");
+            cpu.push(c);
+            wall.push(w);
+        }
+        (cpu, wall, tls::verifications(HANDSHAKES))
+    })
+    .await
+    .expect("the handshake thread");
+    json!({
+        "handshakes": HANDSHAKES,
+        "client_cpu_ms": report::percentiles(&mut cpu),
+        "wall_ms": report::percentiles(&mut wall),
+        "chain_verification_cpu_ms": report::percentiles(&mut verify),
+    })
+}
+
+/// The cold starts of `variants` at a 128 MB function's CPU share, or why it cannot be set.
+async fn limited_cold_starts(setup: &Setup, variants: &[(&str, &Path, Mode)]) -> serde_json::Value {
+    let probe = match CpuLimit::create(128) {
+        Ok(limit) => limit,
+        Err(why) => {
+            eprintln!("no 128 MB CPU share on this machine: {why}");
+            return json!({"not_allowed": why});
+        }
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("cpu_percent".into(), json!(probe.percent));
+    out.insert("how".into(), json!(probe.how));
+    drop(probe);
+    for (name, binary, mode) in variants {
+        out.insert((*name).into(), cold_starts(setup, binary, *mode, true).await);
+    }
+    serde_json::Value::Object(out)
 }
 
 /// 50 invocations that are not measured.
@@ -137,16 +239,18 @@ async fn sequential(setup: &Setup, count: usize, event: &Arc<String>) -> (Vec<Du
 
 /// 2,000 sequential warm invocations, then peak RSS and a stale-connection check.
 async fn warm(setup: &Setup, binary: &Path, is_function: bool, mode: Mode) -> serde_json::Value {
-    let connections_before = setup.parsec.server.accepted();
+    let (parsec, secrets) = setup.standins(mode);
+    let connections_before = parsec.server.accepted();
+    let handshakes_before = setup.tls_handshakes();
     let jwks_before = setup.jwks.fetches.load(Ordering::SeqCst); // Init's fetch counts
     let (mut child, _, _) = setup.emulator.spawn(binary, &setup.mode_env(mode)).await;
     let pid = setup.emulator.pid();
-    let secrets_before = setup.secrets.requests.load(Ordering::SeqCst);
+    let secrets_before = secrets.requests.load(Ordering::SeqCst);
     let event = setup.mode_event(mode);
     warm_up(setup, &event).await;
-    setup.parsec.take_service_times();
+    parsec.take_service_times();
     let (mut latencies, statuses_ok) = sequential(setup, WARM_INVOCATIONS, &event).await;
-    let service = setup.parsec.take_service_times();
+    let service = parsec.take_service_times();
     let rss = peak_rss(pid);
     let mut net: Vec<Duration> = if is_function && service.len() == latencies.len() {
         latencies.iter().zip(&service).map(|(l, s)| l.saturating_sub(*s)).collect()
@@ -154,11 +258,12 @@ async fn warm(setup: &Setup, binary: &Path, is_function: bool, mode: Mode) -> se
         latencies.clone()
     };
     // Opened since the process started: Init's warm-up connection, reused after.
-    let connections = setup.parsec.server.accepted() - connections_before;
+    let connections = parsec.server.accepted() - connections_before;
+    let handshakes = setup.tls_handshakes() - handshakes_before;
     // A server that closes idle keep-alive connections: the next request must still work.
-    setup.parsec.server.drop_connections().await;
+    parsec.server.drop_connections().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let after_stale = setup.emulator.invoke(setup.event.clone()).await.status;
+    let after_stale = setup.emulator.invoke(event.clone()).await.status;
     let _ = child.kill().await;
     json!({
         "all_201": statuses_ok,
@@ -166,7 +271,8 @@ async fn warm(setup: &Setup, binary: &Path, is_function: bool, mode: Mode) -> se
         "net_of_standin_ms": report::percentiles(&mut net),
         "standin_service_p50_ms": if service.is_empty() { 0.0 } else { report::ms(report::percentile(&mut service.clone(), 50.0)) },
         "peak_rss_bytes": rss,
-        "secret_fetches_during_warm": setup.secrets.requests.load(Ordering::SeqCst) - secrets_before,
+        "secret_fetches_during_warm": secrets.requests.load(Ordering::SeqCst) - secrets_before,
+        "tls_handshakes": handshakes,
         "jwks_fetches": setup.jwks.fetches.load(Ordering::SeqCst) - jwks_before,
         "upstream_connections": connections,
         "after_stale_connection_status": after_stale,
@@ -376,15 +482,49 @@ async fn main() {
         event: Arc::new(std::fs::read_to_string(event).expect("event file")),
         jwks: stubs::jwks(fixture("jwks.json")).await,
         verified_event: Arc::new(fixture("http-api-jwt-verified.json")),
+        parsec_tls: stubs::parsec_on(Some(tls::server_config())).await,
+        secrets_tls: stubs::secrets_manager_on(Some(tls::server_config())).await,
     };
+    let (tls_function, tls_baseline) = (function.with_file_name("bench-broker"), baseline.with_file_name("tls-baseline"));
+    let jitter = std::env::var_os("BENCH_JITTER_DIR").map(PathBuf::from);
     eprintln!("cold starts ({COLD_STARTS} each)…");
-    let baseline_cold = cold_starts(&setup, baseline, Mode::Plain).await;
-    let function_cold = cold_starts(&setup, function, Mode::Plain).await;
+    let baseline_cold = cold_starts(&setup, baseline, Mode::Plain, false).await;
+    let function_cold = cold_starts(&setup, function, Mode::Plain, false).await;
+    eprintln!("cold starts over TLS to both stand-ins ({COLD_STARTS} each)…");
+    let tls_baseline_cold = cold_starts(&setup, &tls_baseline, Mode::Tls, false).await;
+    let tls_function_cold = cold_starts(&setup, &tls_function, Mode::Tls, false).await;
+    let jitter_cold = match &jitter {
+        Some(dir) => {
+            eprintln!("cold starts over TLS, aws-lc built with its jitter entropy (its default)…");
+            json!({
+                "baseline": cold_starts(&setup, &dir.join("tls-baseline"), Mode::Tls, false).await,
+                "function": cold_starts(&setup, &dir.join("bench-broker"), Mode::Tls, false).await,
+            })
+        }
+        None => json!(null),
+    };
+    eprintln!("one TLS handshake on its own ({HANDSHAKES} full handshakes)…");
+    let handshake = handshake_cost(&setup).await;
+    eprintln!("cold starts at a 128 MB function's CPU share ({LIMITED_COLD_STARTS} each)…");
+    let mut variants: Vec<(&str, &Path, Mode)> = vec![
+        ("baseline", baseline, Mode::Plain),
+        ("function", function, Mode::Plain),
+        ("tls_baseline", &tls_baseline, Mode::Tls),
+        ("tls_function", &tls_function, Mode::Tls),
+    ];
+    let jitter_binaries = jitter.as_ref().map(|dir| (dir.join("bench-broker"), dir.join("tls-baseline")));
+    if let Some((function, baseline)) = &jitter_binaries {
+        variants.push(("tls_function_jitter", function, Mode::Tls));
+        variants.push(("tls_baseline_jitter", baseline, Mode::Tls));
+    }
+    let limited = limited_cold_starts(&setup, &variants).await;
     eprintln!("cold starts with token re-verification (JWKS served locally)…");
-    let verified_cold = cold_starts(&setup, function, Mode::Verified).await;
+    let verified_cold = cold_starts(&setup, function, Mode::Verified, false).await;
     eprintln!("warm path ({WARM_INVOCATIONS} invocations each)…");
     let baseline_warm = warm(&setup, baseline, false, Mode::Plain).await;
     let function_warm = warm(&setup, function, true, Mode::Plain).await;
+    eprintln!("warm path over TLS (kept-alive connections)…");
+    let tls_function_warm = warm(&setup, &tls_function, true, Mode::Tls).await;
     eprintln!("warm path with token re-verification…");
     let verified_warm = warm(&setup, function, true, Mode::Verified).await;
     eprintln!("concurrency ({CONCURRENCY} at once, Parsec taking {SLOW_PARSEC_MS} ms)…");
@@ -410,6 +550,9 @@ async fn main() {
                      "arm64_bootstrap_bytes": file_size(rest.first()), "arm64_zip_bytes": file_size(rest.get(1))},
         "concurrency": concurrent,
         "verified": {"cold": verified_cold, "warm": verified_warm},
+        "tls": {"baseline": {"cold": tls_baseline_cold}, "function": {"cold": tls_function_cold, "warm": tls_function_warm},
+                "jitter": jitter_cold, "handshake": handshake},
+        "cpu_share_128mb": limited,
     });
     std::fs::create_dir_all(out).expect("output folder");
     let table = report::table(&results);

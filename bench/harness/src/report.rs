@@ -286,10 +286,193 @@ pub fn table(r: &Value) -> String {
             mint["all_201"] == true && mint["parsec_calls"] == d["invocations"],
         ),
     ]);
+    let rows = rows.chain(tls_rows(r)).chain(cpu_share_rows(r));
     let mut out = String::from("| figure | function | empty baseline | ratio | target | verdict |\n| --- | --- | --- | --- | --- | --- |\n");
     for (name, function, baseline, ratio, target, met) in rows {
         let v = if target.is_empty() { "" } else { verdict(met) };
         out.push_str(&format!("| {name} | {function} | {baseline} | {ratio} | {target} | {v} |\n"));
     }
     out
+}
+
+type Row = (&'static str, String, String, String, &'static str, bool);
+
+/// The TLS rows: the broker (`bench-broker`) and the TLS baseline with both stand-ins over
+/// TLS, one handshake on its own, and aws-lc without its jitter entropy source.
+fn tls_rows(r: &Value) -> Vec<Row> {
+    let t = &r["tls"];
+    let (fc, bc, fw) = (&t["function"]["cold"], &t["baseline"]["cold"], &t["function"]["warm"]);
+    let (plain_f, plain_b) = (&r["function"]["cold"], &r["baseline"]["cold"]);
+    let cpu_ratio = f(&fc["init_cpu_ms"]) / f(&bc["init_cpu_ms"]);
+    let wall_ratio = f(&fc["init_wall_ms"]) / f(&bc["init_wall_ms"]);
+    let h = &t["handshake"];
+    let mut rows: Vec<Row> = vec![
+        (
+            "TLS: Init CPU time, Secrets Manager and Parsec over TLS (baseline: one TLS request)",
+            format!("{:.2} ms", f(&fc["init_cpu_ms"])),
+            format!("{:.2} ms", f(&bc["init_cpu_ms"])),
+            format!("{cpu_ratio:.2}x"),
+            "<= 3x",
+            cpu_ratio <= 3.0 && fc["first_all_201"] == true,
+        ),
+        (
+            "… Init wall time over TLS",
+            format!("{:.2} ms", f(&fc["init_wall_ms"])),
+            format!("{:.2} ms", f(&bc["init_wall_ms"])),
+            format!("{wall_ratio:.2}x"),
+            "<= 5x",
+            wall_ratio <= 5.0,
+        ),
+        (
+            "… what TLS adds to Init CPU (over TLS minus plain HTTP)",
+            format!("{:+.2} ms", f(&fc["init_cpu_ms"]) - f(&plain_f["init_cpu_ms"])),
+            format!("{:+.2} ms", f(&bc["init_cpu_ms"]) - f(&plain_b["init_cpu_ms"])),
+            String::new(),
+            "report",
+            true,
+        ),
+        (
+            "… TLS handshakes during Init",
+            fc["init_tls_handshakes"].to_string(),
+            bc["init_tls_handshakes"].to_string(),
+            String::new(),
+            "2 / 1",
+            fc["init_tls_handshakes"] == 2 && bc["init_tls_handshakes"] == 1,
+        ),
+        (
+            "… first invocation / warm over TLS (median of cold starts)",
+            format!("{:.2}x", f(&fc["first_to_warm_ratio"])),
+            format!("{:.2}x", f(&bc["first_to_warm_ratio"])),
+            String::new(),
+            "<= 2x",
+            f(&fc["first_to_warm_ratio"]) <= 2.0,
+        ),
+        (
+            "… warm latency p50 / p99 over kept-alive TLS",
+            format!("{:.3} / {:.3} ms", f(&fw["latency_ms"]["p50"]), f(&fw["latency_ms"]["p99"])),
+            String::new(),
+            String::new(),
+            "report",
+            fw["all_201"] == true,
+        ),
+        (
+            "… connections and TLS handshakes in Init and 2,000 warm invocations",
+            format!("{} and {}", fw["upstream_connections"], fw["tls_handshakes"]),
+            String::new(),
+            String::new(),
+            "1 and 2 (Parsec; + Secrets Manager)",
+            fw["upstream_connections"] == 1 && fw["tls_handshakes"] == 2 && fw["secret_fetches_during_warm"] == 0,
+        ),
+        (
+            "… request after the TLS stand-in dropped idle connections",
+            fw["after_stale_connection_status"].to_string(),
+            String::new(),
+            String::new(),
+            "201",
+            fw["after_stale_connection_status"] == 201,
+        ),
+        (
+            "one full TLS handshake alone, client CPU p50 / wall p50 (warm process, no resumption)",
+            format!("{:.3} / {:.3} ms", f(&h["client_cpu_ms"]["p50"]), f(&h["wall_ms"]["p50"])),
+            String::new(),
+            String::new(),
+            "report",
+            true,
+        ),
+        (
+            "… of which verifying the certificate chain, CPU p50",
+            format!("{:.3} ms", f(&h["chain_verification_cpu_ms"]["p50"])),
+            String::new(),
+            String::new(),
+            "report",
+            true,
+        ),
+    ];
+    let j = &t["jitter"];
+    if j.is_null() {
+        rows.push((
+            "aws-lc with its jitter entropy (its default): Init CPU over TLS",
+            "not built (BENCH_JITTER_DIR)".into(),
+            String::new(),
+            String::new(),
+            "",
+            true,
+        ));
+    } else {
+        let (jf, jb) = (&j["function"], &j["baseline"]);
+        rows.push((
+            "aws-lc with its jitter entropy (its default, before): Init CPU over TLS (what it adds)",
+            format!("{:.2} ms ({:+.2} ms)", f(&jf["init_cpu_ms"]), f(&jf["init_cpu_ms"]) - f(&fc["init_cpu_ms"])),
+            format!("{:.2} ms ({:+.2} ms)", f(&jb["init_cpu_ms"]), f(&jb["init_cpu_ms"]) - f(&bc["init_cpu_ms"])),
+            format!("{:.2}x", f(&jf["init_cpu_ms"]) / f(&jb["init_cpu_ms"])),
+            "report",
+            jf["first_all_201"] == true,
+        ));
+    }
+    rows
+}
+
+/// The 128 MB rows: wall-clock Init and first invocation with the function's process held
+/// to a 128 MB function's share of one CPU (`cpu_share.rs`).
+fn cpu_share_rows(r: &Value) -> Vec<Row> {
+    let l = &r["cpu_share_128mb"];
+    if let Some(why) = l["not_allowed"].as_str() {
+        return vec![(
+            "128 MB CPU share: not measured (this machine does not allow a cgroup CPU quota)",
+            why.to_owned(),
+            String::new(),
+            String::new(),
+            "",
+            false,
+        )];
+    }
+    let cell = |v: &Value| format!("{:.1} ms / {:.1} ms", f(&v["init_wall_ms"]), f(&v["first_ms"]));
+    let mut rows: Vec<Row> = vec![
+        (
+            "128 MB CPU share: Init wall / first invocation, plain HTTP",
+            cell(&l["function"]),
+            cell(&l["baseline"]),
+            format!("{:.2}x", f(&l["function"]["init_wall_ms"]) / f(&l["baseline"]["init_wall_ms"])),
+            "report",
+            l["function"]["first_all_201"] == true,
+        ),
+        (
+            "… over TLS to both stand-ins (baseline: one TLS request)",
+            cell(&l["tls_function"]),
+            cell(&l["tls_baseline"]),
+            format!("{:.2}x", f(&l["tls_function"]["init_wall_ms"]) / f(&l["tls_baseline"]["init_wall_ms"])),
+            "report",
+            l["tls_function"]["first_all_201"] == true,
+        ),
+        (
+            "… over TLS: first invocation / warm at that share",
+            format!("{:.2}x", f(&l["tls_function"]["first_to_warm_ratio"])),
+            format!("{:.2}x", f(&l["tls_baseline"]["first_to_warm_ratio"])),
+            String::new(),
+            "report",
+            true,
+        ),
+    ];
+    if !l["tls_function_jitter"].is_null() {
+        rows.push((
+            "… over TLS, aws-lc with its jitter entropy (its default, before)",
+            cell(&l["tls_function_jitter"]),
+            cell(&l["tls_baseline_jitter"]),
+            format!(
+                "{:.2}x",
+                f(&l["tls_function_jitter"]["init_wall_ms"]) / f(&l["tls_baseline_jitter"]["init_wall_ms"])
+            ),
+            "report",
+            l["tls_function_jitter"]["first_all_201"] == true,
+        ));
+    }
+    rows.push((
+        "… the share (cgroup CPU quota per 100 ms period)",
+        format!("{:.1} % of one CPU ({})", f(&l["cpu_percent"]), l["how"].as_str().unwrap_or("")),
+        String::new(),
+        String::new(),
+        "",
+        true,
+    ));
+    rows
 }

@@ -183,6 +183,17 @@ impl Emulator {
 
     /// Starts `binary` with `env`; returns the child, Init's wall time and CPU time.
     pub async fn spawn(&self, binary: &Path, env: &[(String, String)]) -> (Child, Duration, Duration) {
+        self.spawn_in(binary, env, None).await
+    }
+
+    /// [`Emulator::spawn`], the process moving itself into the cgroup whose `cgroup.procs`
+    /// is `cgroup` (a CPU share, `cpu_share.rs`) between fork and exec, when given.
+    pub async fn spawn_in(
+        &self,
+        binary: &Path,
+        env: &[(String, String)],
+        cgroup: Option<std::fs::File>,
+    ) -> (Child, Duration, Duration) {
         let (init_tx, init_rx) = oneshot::channel();
         *self.state.init_done.lock().unwrap() = Some(init_tx);
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
@@ -194,6 +205,16 @@ impl Emulator {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         if std::env::var_os("BENCH_VERBOSE").is_some() {
             command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        if let Some(procs) = cgroup {
+            // SAFETY: between fork and exec the closure makes one write(2) on a file already
+            // open (no allocation, no lock): async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    use std::io::Write;
+                    (&procs).write_all(b"0")
+                });
+            }
         }
         let started = Instant::now();
         let mut child = command.spawn().expect("spawn the function");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::http::{serve, Response, Server};
+use crate::http::{serve, serve_on, Response, Server};
 
 pub const API_KEY: &str = "bench-enterprise-key-0123456789abcdef";
 /// The value of the device-session seal secret: any secret whose id names `seal`.
@@ -42,11 +42,16 @@ impl SecretsManager {
 }
 
 pub async fn secrets_manager() -> SecretsManager {
+    secrets_manager_on(None).await
+}
+
+/// [`secrets_manager`], over TLS with `tls` when given (`tls::server_config`).
+pub async fn secrets_manager_on(tls: Option<Arc<rustls::ServerConfig>>) -> SecretsManager {
     let requests = Arc::new(AtomicUsize::new(0));
     let mode = Arc::new(AtomicU8::new(SecretsMode::Healthy as u8));
     let trace_headers: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let (count, current, traces) = (requests.clone(), mode.clone(), trace_headers.clone());
-    let server = serve(move |req| {
+    let server = serve_on(tls, move |req| {
         let (count, current, traces) = (count.clone(), current.clone(), traces.clone());
         async move {
             if req.header("x-amz-target") != Some("secretsmanager.GetSecretValue") {
@@ -95,12 +100,17 @@ impl Parsec {
 }
 
 pub async fn parsec() -> Parsec {
+    parsec_on(None).await
+}
+
+/// [`parsec`], over TLS with `tls` when given (`tls::server_config`).
+pub async fn parsec_on(tls: Option<Arc<rustls::ServerConfig>>) -> Parsec {
     let delay_ms = Arc::new(AtomicU64::new(0));
     let service_times: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let reject_all = Arc::new(AtomicBool::new(false));
     let (delay, times, reject) = (delay_ms.clone(), service_times.clone(), reject_all.clone());
     let counter = Arc::new(AtomicU64::new(0));
-    let server = serve(move |req| {
+    let server = serve_on(tls, move |req| {
         let (delay, times, counter, reject) = (delay.clone(), times.clone(), counter.clone(), reject.clone());
         async move {
             let started = Instant::now();
