@@ -45,7 +45,7 @@ local: $(TOOLS) ## Run the function locally against the stand-ins and print each
 
 check: ## The inner loop: fmt, clippy, unit and integration tests, rust-version (no tool installs, no end-to-end)
 	cargo fmt --check
-	cargo clippy --all-targets --quiet -- -D warnings
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo test
 	$(PYTHON) -m local.rust_version
 
@@ -68,7 +68,7 @@ test-local: $(TOOLS) $(CHECKOV) ## The end-to-end runs (cargo lambda's emulator 
 
 lint: $(TOOLS) $(CHECKOV) ## Formatting, clippy, the template checks and the OpenAPI description
 	cargo fmt --check
-	cargo clippy --all-targets --quiet -- -D warnings
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(BIN)/openapi-spec-validator docs/openapi.yaml
 	$(MAKE) --no-print-directory template-lint
 

@@ -13,7 +13,8 @@ The role's one secret statement must carry `lambda:SourceFunctionArn` naming the
 that was deployed (as Lambda reports its ARN), read back through IAM.
 
 The binary deployed trusts the compiled-in public TLS roots only: the bench's test CA
-(`bench/fixtures/tls/root-ca.der`, trusted by `bench/broker` alone) is not in it.
+(`bench/fixtures/tls/root-ca.der`, trusted by `bench/broker` alone) is not in it. And it
+links aws-lc built without its CPU jitter entropy (`.cargo/config.toml`; BENCHMARKS.md).
 
 Exits non-zero with the differences when anything is off. Loopback only, bounded in time.
 """
@@ -84,6 +85,18 @@ def artifact_problems(artifact=ARTIFACT):
     modulus = x509.load_der_x509_certificate(BENCH_CA.read_bytes()).public_key().public_numbers().n
     if modulus.to_bytes(256, "big") in artifact.read_bytes():
         return [f"{artifact.relative_to(ROOT)} carries the bench test CA of {BENCH_CA.relative_to(ROOT)}"]
+    return []
+
+
+def jitter_problems(build=ROOT / "target/aarch64-unknown-linux-gnu/release/build"):
+    """The aws-lc library the arm64 artifact links (the newest aws-lc-sys build) must hold no
+    jitterentropy code (its `jent_` functions), as `.cargo/config.toml` asks."""
+    libraries = sorted(build.glob("aws-lc-sys-*/out/libaws_lc_*crypto.a"), key=lambda p: p.stat().st_mtime)
+    if not libraries:
+        return [f"no aws-lc library under {build.relative_to(ROOT)} (make build)"]
+    if b"jent_read_entropy" in libraries[-1].read_bytes():
+        return [f"{libraries[-1].relative_to(ROOT)} has jitterentropy in it: "
+                "AWS_LC_SYS_NO_JITTER_ENTROPY=1 (.cargo/config.toml) did not reach the build"]
     return []
 
 
@@ -226,6 +239,8 @@ def main():
                   "with SESSION_STORE_TABLE the role gains GetItem/UpdateItem on it and the seal secret")
     report.check("target/lambda/bootstrap/bootstrap (the binary deployed) does not carry the bench's test CA: "
                  "it trusts the compiled-in public roots only", artifact_problems())
+    report.check("the arm64 build links aws-lc without its CPU jitter entropy (.cargo/config.toml)",
+                 jitter_problems())
     report.check("template.yaml: the role reads the key only from inside the function; every variable "
                  "events/env.json sets is declared", template_problems())
     return report.finish()

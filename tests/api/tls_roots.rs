@@ -38,7 +38,8 @@ async fn the_release_binary_refuses_the_bench_test_ca_and_sends_nothing_to_its_s
     let parsec = stubs::parsec_on(Some(tls::server_config())).await;
     assert!(secrets.server.url().starts_with("https://127.0.0.1:"));
     let emulator = Arc::new(Emulator::start().await);
-    let (mut function, _, _) = emulator.spawn(Path::new(env!("CARGO_BIN_EXE_bootstrap")), &env(&secrets, &parsec)).await;
+    let (mut function, _, _) =
+        emulator.spawn(Path::new(env!("CARGO_BIN_EXE_bootstrap")), &env(&secrets, &parsec)).await;
     let event = Arc::new(crate::helpers::event_text("http-api-jwt.json"));
     let outcome = emulator.invoke(event).await;
     let _ = function.kill().await;
@@ -64,9 +65,10 @@ async fn the_bench_stand_ins_chain_verifies_against_the_test_ca_with_the_brokers
     // binary refuses is the issuer alone.
     let parsec = stubs::parsec_on(Some(tls::server_config())).await;
     let port = parsec.server.port;
-    let answered = tokio::task::spawn_blocking(move || tls::one_handshake(&tls::full_handshakes_config(), port))
-        .await
-        .unwrap();
+    let answered =
+        tokio::task::spawn_blocking(move || tls::one_handshake(&tls::full_handshakes_config(), port))
+            .await
+            .unwrap();
     assert!(answered.is_ok(), "{answered:?}");
     assert_eq!(parsec.server.handshakes(), 1);
     assert!(parsec.server.handshake_errors.lock().unwrap().is_empty());

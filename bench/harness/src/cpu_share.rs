@@ -6,9 +6,20 @@
 //! cgroup per process, as each Lambda execution environment is its own: the quota one
 //! process used in a period is never charged to the next.
 
+//!
+//! Where the machine allows no cgroup (not root, a read-only cgroup file system), the
+//! closest honest substitute is [`DutyCycle`]: the harness lets the process run 7.2 ms of
+//! each 100 ms of wall time and stops it (`SIGSTOP`) for the rest. It is harsher than a
+//! quota (a slot the process spends waiting on I/O is lost, and the quota would let it
+//! use that CPU later in the period) and its first few hundred microseconds (exec) run
+//! before the first stop; the report says which one measured.
+
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One vCPU's worth of memory, in MB (AWS Lambda's documentation).
 pub const ONE_VCPU_MB: f64 = 1769.0;
@@ -30,7 +41,8 @@ impl CpuLimit {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("parsec-bench-{}-{n}", std::process::id());
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
         // cgroup v1: a `cpu` hierarchy; the process's place in it from /proc/self/cgroup.
         for mount in ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"] {
             if !Path::new(mount).join("cpu.cfs_quota_us").exists() {
@@ -38,7 +50,10 @@ impl CpuLimit {
             }
             let place = own
                 .lines()
-                .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+                .filter_map(|l| {
+                    let mut fields = l.splitn(3, ':').skip(1);
+                    fields.next().zip(fields.next())
+                })
                 .find(|(controllers, _)| controllers.split(',').any(|c| c == "cpu"))
                 .map_or("/", |(_, path)| path);
             let dir = Path::new(mount).join(place.trim_start_matches('/')).join(&name);
@@ -49,7 +64,10 @@ impl CpuLimit {
             return Ok(limit);
         }
         // cgroup v2: a child of the process's cgroup with `cpu` delegated to it.
-        let place = own.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v1 cpu hierarchy, no cgroup v2")?;
+        let place = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or("no cgroup v1 cpu hierarchy, no cgroup v2")?;
         let parent = Path::new("/sys/fs/cgroup").join(place.trim_start_matches('/'));
         let controllers = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
         if !controllers.split_whitespace().any(|c| c == "cpu") {
@@ -87,4 +105,43 @@ fn write(path: &Path, value: &str) -> Result<(), String> {
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The substitute for a cgroup quota: `pid` runs `share` of each 100 ms period of wall time
+/// and is stopped for the rest, until dropped.
+pub struct DutyCycle {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DutyCycle {
+    pub fn start(pid: u32, memory_mb: u32) -> DutyCycle {
+        let on = Duration::from_micros((f64::from(memory_mb) / ONE_VCPU_MB * PERIOD_US as f64) as u64);
+        let off = Duration::from_micros(PERIOD_US) - on;
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let pid = pid as libc::pid_t;
+        let thread = std::thread::spawn(move || {
+            // SAFETY: kill(2) with a pid this harness spawned and has not reaped yet.
+            let signal = |sig| unsafe { libc::kill(pid, sig) } == 0;
+            while !stop.load(Ordering::SeqCst) && signal(libc::SIGSTOP) {
+                std::thread::sleep(off);
+                if !signal(libc::SIGCONT) {
+                    break;
+                }
+                std::thread::sleep(on);
+            }
+            signal(libc::SIGCONT);
+        });
+        DutyCycle { done, thread: Some(thread) }
+    }
+}
+
+impl Drop for DutyCycle {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

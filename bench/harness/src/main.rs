@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cpu_share::CpuLimit;
+use cpu_share::{CpuLimit, DutyCycle};
 use runtime_api::{current_rss, peak_rss, Emulator};
 use serde_json::json;
 
@@ -130,20 +130,33 @@ impl Setup {
     }
 }
 
+/// How a cold start's process is held to a 128 MB function's CPU share, if it is.
+#[derive(Clone, Copy, PartialEq)]
+enum Share {
+    Whole,
+    /// A fresh cgroup with a CPU quota for each process.
+    Cgroup,
+    /// No cgroup allowed here: stopped and continued by the harness ([`DutyCycle`]).
+    DutyCycle,
+}
+
 /// Cold starts: Init wall and CPU time, the TLS handshakes Init made, and the first
-/// invocation against the median of the next ten; each process in a fresh cgroup holding
-/// it to a 128 MB function's CPU share when `limited`.
-async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, limited: bool) -> serde_json::Value {
+/// invocation against the median of the next ten; each process held to a 128 MB
+/// function's CPU share unless `share` is `Whole`.
+async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> serde_json::Value {
     let (mut walls, mut cpus, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut firsts, mut warms, mut handshakes) = (Vec::new(), Vec::new(), Vec::new());
     let event = setup.mode_event(mode);
-    let count = if limited { LIMITED_COLD_STARTS } else { COLD_STARTS };
+    let count = if share == Share::Whole { COLD_STARTS } else { LIMITED_COLD_STARTS };
     let mut all_201 = true;
     for _ in 0..count {
-        let limit = limited.then(|| CpuLimit::create(128).expect("a cgroup, as for the first cold start"));
+        let limit =
+            (share == Share::Cgroup).then(|| CpuLimit::create(128).expect("a cgroup, as for the first"));
         let cgroup = limit.as_ref().map(|l| l.procs().expect("the cgroup's cgroup.procs"));
         let before = setup.tls_handshakes();
-        let (mut child, wall, cpu) = setup.emulator.spawn_in(binary, &setup.mode_env(mode), cgroup).await;
+        let duty = |pid| (share == Share::DutyCycle).then(|| DutyCycle::start(pid, 128));
+        let (mut child, wall, cpu, duty) =
+            setup.emulator.spawn_in(binary, &setup.mode_env(mode), cgroup, duty).await;
         handshakes.push(setup.tls_handshakes() - before);
         let first = setup.emulator.invoke(event.clone()).await;
         all_201 &= first.status == Some(201);
@@ -157,6 +170,7 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, limited: bool) ->
         warms.push(warm);
         walls.push(wall);
         cpus.push(cpu);
+        drop(duty);
         let _ = child.kill().await;
         drop(limit); // the process is reaped: the cgroup can go
     }
@@ -164,6 +178,7 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, limited: bool) ->
     handshakes.sort_unstable();
     json!({
         "init_wall_ms": report::ms(report::percentile(&mut walls, 50.0)),
+        "init_wall_p90_ms": report::ms(report::percentile(&mut walls, 90.0)),
         "init_cpu_ms": report::ms(report::percentile(&mut cpus, 50.0)),
         "first_to_warm_ratio": ratios[ratios.len() / 2],
         "first_ms": report::ms(report::percentile(&mut firsts, 50.0)),
@@ -201,19 +216,27 @@ async fn handshake_cost(setup: &Setup) -> serde_json::Value {
 
 /// The cold starts of `variants` at a 128 MB function's CPU share, or why it cannot be set.
 async fn limited_cold_starts(setup: &Setup, variants: &[(&str, &Path, Mode)]) -> serde_json::Value {
-    let probe = match CpuLimit::create(128) {
-        Ok(limit) => limit,
+    let mut out = serde_json::Map::new();
+    // BENCH_CPU_SHARE=duty-cycle measures with the substitute even where a cgroup is allowed.
+    let forced = std::env::var("BENCH_CPU_SHARE").is_ok_and(|v| v == "duty-cycle");
+    let cgroup = if forced { Err("BENCH_CPU_SHARE=duty-cycle".to_owned()) } else { CpuLimit::create(128) };
+    let share = match cgroup {
+        Ok(probe) => {
+            out.insert("cpu_percent".into(), json!(probe.percent));
+            out.insert("how".into(), json!(probe.how));
+            Share::Cgroup
+        }
         Err(why) => {
-            eprintln!("no 128 MB CPU share on this machine: {why}");
-            return json!({"not_allowed": why});
+            eprintln!(
+                "no cgroup CPU quota on this machine ({why}): stopping and continuing the process instead"
+            );
+            out.insert("cpu_percent".into(), json!(128.0 / cpu_share::ONE_VCPU_MB * 100.0));
+            out.insert("how".into(), json!(format!("SIGSTOP/SIGCONT duty cycle; no cgroup: {why}")));
+            Share::DutyCycle
         }
     };
-    let mut out = serde_json::Map::new();
-    out.insert("cpu_percent".into(), json!(probe.percent));
-    out.insert("how".into(), json!(probe.how));
-    drop(probe);
     for (name, binary, mode) in variants {
-        out.insert((*name).into(), cold_starts(setup, binary, *mode, true).await);
+        out.insert((*name).into(), cold_starts(setup, binary, *mode, share).await);
     }
     serde_json::Value::Object(out)
 }
@@ -485,20 +508,21 @@ async fn main() {
         parsec_tls: stubs::parsec_on(Some(tls::server_config())).await,
         secrets_tls: stubs::secrets_manager_on(Some(tls::server_config())).await,
     };
-    let (tls_function, tls_baseline) = (function.with_file_name("bench-broker"), baseline.with_file_name("tls-baseline"));
+    let (tls_function, tls_baseline) =
+        (function.with_file_name("bench-broker"), baseline.with_file_name("tls-baseline"));
     let jitter = std::env::var_os("BENCH_JITTER_DIR").map(PathBuf::from);
     eprintln!("cold starts ({COLD_STARTS} each)…");
-    let baseline_cold = cold_starts(&setup, baseline, Mode::Plain, false).await;
-    let function_cold = cold_starts(&setup, function, Mode::Plain, false).await;
+    let baseline_cold = cold_starts(&setup, baseline, Mode::Plain, Share::Whole).await;
+    let function_cold = cold_starts(&setup, function, Mode::Plain, Share::Whole).await;
     eprintln!("cold starts over TLS to both stand-ins ({COLD_STARTS} each)…");
-    let tls_baseline_cold = cold_starts(&setup, &tls_baseline, Mode::Tls, false).await;
-    let tls_function_cold = cold_starts(&setup, &tls_function, Mode::Tls, false).await;
+    let tls_baseline_cold = cold_starts(&setup, &tls_baseline, Mode::Tls, Share::Whole).await;
+    let tls_function_cold = cold_starts(&setup, &tls_function, Mode::Tls, Share::Whole).await;
     let jitter_cold = match &jitter {
         Some(dir) => {
             eprintln!("cold starts over TLS, aws-lc built with its jitter entropy (its default)…");
             json!({
-                "baseline": cold_starts(&setup, &dir.join("tls-baseline"), Mode::Tls, false).await,
-                "function": cold_starts(&setup, &dir.join("bench-broker"), Mode::Tls, false).await,
+                "baseline": cold_starts(&setup, &dir.join("tls-baseline"), Mode::Tls, Share::Whole).await,
+                "function": cold_starts(&setup, &dir.join("bench-broker"), Mode::Tls, Share::Whole).await,
             })
         }
         None => json!(null),
@@ -519,7 +543,7 @@ async fn main() {
     }
     let limited = limited_cold_starts(&setup, &variants).await;
     eprintln!("cold starts with token re-verification (JWKS served locally)…");
-    let verified_cold = cold_starts(&setup, function, Mode::Verified, false).await;
+    let verified_cold = cold_starts(&setup, function, Mode::Verified, Share::Whole).await;
     eprintln!("warm path ({WARM_INVOCATIONS} invocations each)…");
     let baseline_warm = warm(&setup, baseline, false, Mode::Plain).await;
     let function_warm = warm(&setup, function, true, Mode::Plain).await;

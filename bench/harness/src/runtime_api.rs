@@ -183,17 +183,20 @@ impl Emulator {
 
     /// Starts `binary` with `env`; returns the child, Init's wall time and CPU time.
     pub async fn spawn(&self, binary: &Path, env: &[(String, String)]) -> (Child, Duration, Duration) {
-        self.spawn_in(binary, env, None).await
+        let (child, wall, cpu, ()) = self.spawn_in(binary, env, None, |_| ()).await;
+        (child, wall, cpu)
     }
 
     /// [`Emulator::spawn`], the process moving itself into the cgroup whose `cgroup.procs`
-    /// is `cgroup` (a CPU share, `cpu_share.rs`) between fork and exec, when given.
-    pub async fn spawn_in(
+    /// is `cgroup` (a CPU share, `cpu_share.rs`) between fork and exec, when given, and
+    /// `spawned` called with its pid as soon as it runs (what it returns is returned).
+    pub async fn spawn_in<T>(
         &self,
         binary: &Path,
         env: &[(String, String)],
         cgroup: Option<std::fs::File>,
-    ) -> (Child, Duration, Duration) {
+        spawned: impl FnOnce(u32) -> T,
+    ) -> (Child, Duration, Duration, T) {
         let (init_tx, init_rx) = oneshot::channel();
         *self.state.init_done.lock().unwrap() = Some(init_tx);
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
@@ -219,6 +222,7 @@ impl Emulator {
         let started = Instant::now();
         let mut child = command.spawn().expect("spawn the function");
         self.state.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+        let watching = spawned(child.id().unwrap_or(0));
         // Drain its output as Lambda's log pipe would.
         if let Some(mut out) = child.stdout.take() {
             let kept = self.stdout.clone();
@@ -242,7 +246,7 @@ impl Emulator {
             .await
             .expect("Init finished within 20 s")
             .expect("init signal");
-        (child, ready - started, Duration::from_nanos(cpu))
+        (child, ready - started, Duration::from_nanos(cpu), watching)
     }
 
     /// Keeps the function's stdout from now on, for [`Emulator::stdout_text`].

@@ -14,10 +14,11 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     roots.add(rustls::pki_types::CertificateDer::from(BENCH_ROOT_CA))?;
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let client = reqwest::Client::builder().tls_backend_preconfigured(tls).no_proxy().build()?;
     if let Ok(url) = std::env::var("BASELINE_TLS_URL") {
         // One handshake and one answer, drained, like the broker's Init fetch.
