@@ -80,6 +80,16 @@ impl CpuLimit {
         Ok(limit)
     }
 
+    /// How long the cgroup's processes have been held back by the quota so far
+    /// (`cpu.stat`: v1's `throttled_time` in ns, v2's `throttled_usec`).
+    pub fn throttled(&self) -> Duration {
+        let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).unwrap_or_default();
+        let field = |name: &str| {
+            stat.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok()).unwrap_or(0)
+        };
+        Duration::from_nanos(field("throttled_time ")) + Duration::from_micros(field("throttled_usec "))
+    }
+
     /// `cgroup.procs`, open for writing: a process that writes `0` to it moves itself in.
     pub fn procs(&self) -> std::io::Result<File> {
         std::fs::OpenOptions::new().write(true).open(self.dir.join("cgroup.procs"))

@@ -146,6 +146,7 @@ enum Share {
 async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> serde_json::Value {
     let (mut walls, mut cpus, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut firsts, mut warms, mut handshakes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut throttled = Vec::new(); // by the cgroup's quota during Init
     let event = setup.mode_event(mode);
     let count = if share == Share::Whole { COLD_STARTS } else { LIMITED_COLD_STARTS };
     let mut all_201 = true;
@@ -158,6 +159,9 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> 
         let (mut child, wall, cpu, duty) =
             setup.emulator.spawn_in(binary, &setup.mode_env(mode), cgroup, duty).await;
         handshakes.push(setup.tls_handshakes() - before);
+        if let Some(limit) = &limit {
+            throttled.push(limit.throttled());
+        }
         let first = setup.emulator.invoke(event.clone()).await;
         all_201 &= first.status == Some(201);
         let mut warm = Vec::new();
@@ -184,6 +188,7 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> 
         "first_ms": report::ms(report::percentile(&mut firsts, 50.0)),
         "warm_ms": report::ms(report::percentile(&mut warms, 50.0)),
         "init_tls_handshakes": handshakes[handshakes.len() / 2],
+        "init_throttled_ms": report::ms(report::percentile(&mut throttled, 50.0)),
         "first_all_201": all_201,
         "cold_starts": count,
     })
