@@ -38,27 +38,20 @@ impl Stack {
         let emulator = Arc::new(Emulator::start().await);
         emulator.set_timeout(FUNCTION_TIMEOUT);
         emulator.keep_stdout();
-        let env: Vec<(String, String)> = [
-            ("AWS_LAMBDA_FUNCTION_NAME", "faults"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("PARSEC_SECRET_ID", "bench/key"),
-            ("SECRET_CACHE_TTL_SECONDS", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain([
-            ("AWS_LAMBDA_MAX_CONCURRENCY".into(), IN_FLIGHT.to_string()),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), format!("http://127.0.0.1:{}", secrets.server.port)),
-            ("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", parsec.server.port)),
-        ])
-        .filter(|(k, _)| !extra.iter().any(|(name, _)| name == k))
-        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect();
+        let env: Vec<(String, String)> = crate::helpers::binary_env("faults")
+            .into_iter()
+            .chain([
+                ("SECRET_CACHE_TTL_SECONDS".into(), "1".into()),
+                ("AWS_LAMBDA_MAX_CONCURRENCY".into(), IN_FLIGHT.to_string()),
+                (
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+                    format!("http://127.0.0.1:{}", secrets.server.port),
+                ),
+                ("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", parsec.server.port)),
+            ])
+            .filter(|(k, _)| !extra.iter().any(|(name, _)| name == k))
+            .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
         let binary = Path::new(env!("CARGO_BIN_EXE_bootstrap"));
         let (function, _, _) = emulator.spawn(binary, &env).await;
         Stack { emulator, secrets, parsec, _function: function }

@@ -424,3 +424,22 @@ pub fn assert_created(response: &TestResponse) -> String {
     assert!(body["expires_at"].as_i64().unwrap() > now_epoch());
     body["session_id"].as_str().unwrap().to_owned()
 }
+
+/// What Lambda sets for a 128 MB function named `name`, fake AWS credentials, and the
+/// bench stand-ins' secret id: the environment of the tests that run the real binary
+/// under the bench's Runtime API emulator (add the stand-ins' URLs and the test's own).
+pub fn binary_env(name: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("PARSEC_SECRET_ID", "bench/key"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

@@ -12,24 +12,14 @@ use crate::stubs;
 use crate::tls;
 
 fn env(secrets: &stubs::SecretsManager, parsec: &stubs::Parsec) -> Vec<(String, String)> {
-    [
-        ("AWS_LAMBDA_FUNCTION_NAME", "tls-roots"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("PARSEC_SECRET_ID", "bench/key"),
-        ("PARSEC_WARM_UP", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain([
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), secrets.server.url()),
-        ("PARSEC_API_URL".into(), parsec.server.url()),
-    ])
-    .collect()
+    crate::helpers::binary_env("tls-roots")
+        .into_iter()
+        .chain([
+            ("PARSEC_WARM_UP".into(), "true".into()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), secrets.server.url()),
+            ("PARSEC_API_URL".into(), parsec.server.url()),
+        ])
+        .collect()
 }
 
 #[tokio::test]
