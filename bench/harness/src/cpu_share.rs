@@ -134,12 +134,16 @@ impl DutyCycle {
         let thread = std::thread::spawn(move || {
             // SAFETY: kill(2) with a pid this harness spawned and has not reaped yet.
             let signal = |sig| unsafe { libc::kill(pid, sig) } == 0;
-            while !stop.load(Ordering::SeqCst) && signal(libc::SIGSTOP) {
+            // Each period starts with the process running, as a quota's does.
+            loop {
+                std::thread::sleep(on);
+                if stop.load(Ordering::SeqCst) || !signal(libc::SIGSTOP) {
+                    break;
+                }
                 std::thread::sleep(off);
                 if !signal(libc::SIGCONT) {
                     break;
                 }
-                std::thread::sleep(on);
             }
             signal(libc::SIGCONT);
         });

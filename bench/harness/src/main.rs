@@ -188,7 +188,7 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> 
         "first_ms": report::ms(report::percentile(&mut firsts, 50.0)),
         "warm_ms": report::ms(report::percentile(&mut warms, 50.0)),
         "init_tls_handshakes": handshakes[handshakes.len() / 2],
-        "init_throttled_ms": report::ms(report::percentile(&mut throttled, 50.0)),
+        "init_throttled_ms": (share == Share::Cgroup).then(|| report::ms(report::percentile(&mut throttled, 50.0))),
         "first_all_201": all_201,
         "cold_starts": count,
     })

@@ -438,9 +438,11 @@ fn tls_rows(r: &Value) -> Vec<Row> {
 fn cpu_share_rows(r: &Value) -> Vec<Row> {
     let l = &r["cpu_share_128mb"];
     let cell = |v: &Value| {
-        let (wall, p90, throttled) =
-            (f(&v["init_wall_ms"]), f(&v["init_wall_p90_ms"]), f(&v["init_throttled_ms"]));
-        format!("{wall:.1} ms (p90 {p90:.1}; throttled {throttled:.1}) / {:.1} ms", f(&v["first_ms"]))
+        let (wall, p90) = (f(&v["init_wall_ms"]), f(&v["init_wall_p90_ms"]));
+        // Only a cgroup reports how long its quota held the process back.
+        let throttled =
+            v["init_throttled_ms"].as_f64().map_or_else(|| "n/a".to_owned(), |t| format!("{t:.1}"));
+        format!("{wall:.1} ms (p90 {p90:.1}; throttled {throttled}) / {:.1} ms", f(&v["first_ms"]))
     };
     let mut rows: Vec<Row> = vec![
         (
