@@ -43,11 +43,8 @@ impl Stack {
             .chain([
                 ("SECRET_CACHE_TTL_SECONDS".into(), "1".into()),
                 ("AWS_LAMBDA_MAX_CONCURRENCY".into(), IN_FLIGHT.to_string()),
-                (
-                    "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
-                    format!("http://127.0.0.1:{}", secrets.server.port),
-                ),
-                ("PARSEC_API_URL".into(), format!("http://127.0.0.1:{}", parsec.server.port)),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), secrets.server.url()),
+                ("PARSEC_API_URL".into(), parsec.server.url()),
             ])
             .filter(|(k, _)| !extra.iter().any(|(name, _)| name == k))
             .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))

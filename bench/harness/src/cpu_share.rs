@@ -5,14 +5,13 @@
 //! it before it runs a single instruction of its own, and removes the cgroup after. A fresh
 //! cgroup per process, as each Lambda execution environment is its own: the quota one
 //! process used in a period is never charged to the next.
-
 //!
 //! Where the machine allows no cgroup (not root, a read-only cgroup file system), the
 //! closest honest substitute is [`DutyCycle`]: the harness lets the process run 7.2 ms of
 //! each 100 ms of wall time and stops it (`SIGSTOP`) for the rest. It is harsher than a
 //! quota (a slot the process spends waiting on I/O is lost, and the quota would let it
-//! use that CPU later in the period) and its first few hundred microseconds (exec) run
-//! before the first stop; the report says which one measured.
+//! use that CPU later in the period), and its periods start when the harness has spawned
+//! the process, not at exec; the report says which one measured.
 
 use std::fs::File;
 use std::io::Write;

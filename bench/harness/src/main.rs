@@ -28,7 +28,9 @@ use runtime_api::{current_rss, peak_rss, Emulator};
 use serde_json::json;
 
 const COLD_STARTS: usize = 25;
-/// Cold starts per variant at a 128 MB CPU share (each takes ~14x longer).
+/// The memory size whose CPU share the limited cold starts get (the template's).
+const MEMORY_MB: u32 = 128;
+/// Cold starts per variant at that CPU share (each takes ~14x longer).
 const LIMITED_COLD_STARTS: usize = 11;
 const HANDSHAKES: usize = 200;
 const WARM_INVOCATIONS: usize = 2000;
@@ -151,11 +153,11 @@ async fn cold_starts(setup: &Setup, binary: &Path, mode: Mode, share: Share) -> 
     let count = if share == Share::Whole { COLD_STARTS } else { LIMITED_COLD_STARTS };
     let mut all_201 = true;
     for _ in 0..count {
-        let limit =
-            (share == Share::Cgroup).then(|| CpuLimit::create(128).expect("a cgroup, as for the first"));
+        let limit = (share == Share::Cgroup)
+            .then(|| CpuLimit::create(MEMORY_MB).expect("a cgroup, as for the first"));
         let cgroup = limit.as_ref().map(|l| l.procs().expect("the cgroup's cgroup.procs"));
         let before = setup.tls_handshakes();
-        let duty = |pid| (share == Share::DutyCycle).then(|| DutyCycle::start(pid, 128));
+        let duty = |pid| (share == Share::DutyCycle).then(|| DutyCycle::start(pid, MEMORY_MB));
         let (mut child, wall, cpu, duty) =
             setup.emulator.spawn_in(binary, &setup.mode_env(mode), cgroup, duty).await;
         handshakes.push(setup.tls_handshakes() - before);
@@ -224,7 +226,8 @@ async fn limited_cold_starts(setup: &Setup, variants: &[(&str, &Path, Mode)]) ->
     let mut out = serde_json::Map::new();
     // BENCH_CPU_SHARE=duty-cycle measures with the substitute even where a cgroup is allowed.
     let forced = std::env::var("BENCH_CPU_SHARE").is_ok_and(|v| v == "duty-cycle");
-    let cgroup = if forced { Err("BENCH_CPU_SHARE=duty-cycle".to_owned()) } else { CpuLimit::create(128) };
+    let cgroup =
+        if forced { Err("BENCH_CPU_SHARE=duty-cycle".to_owned()) } else { CpuLimit::create(MEMORY_MB) };
     let share = match cgroup {
         Ok(probe) => {
             out.insert("cpu_percent".into(), json!(probe.percent));
@@ -235,7 +238,7 @@ async fn limited_cold_starts(setup: &Setup, variants: &[(&str, &Path, Mode)]) ->
             eprintln!(
                 "no cgroup CPU quota on this machine ({why}): stopping and continuing the process instead"
             );
-            out.insert("cpu_percent".into(), json!(128.0 / cpu_share::ONE_VCPU_MB * 100.0));
+            out.insert("cpu_percent".into(), json!(f64::from(MEMORY_MB) / cpu_share::ONE_VCPU_MB * 100.0));
             out.insert("how".into(), json!(format!("SIGSTOP/SIGCONT duty cycle; no cgroup: {why}")));
             Share::DutyCycle
         }
@@ -518,7 +521,10 @@ async fn main() {
     };
     let (tls_function, tls_baseline) =
         (function.with_file_name("bench-broker"), baseline.with_file_name("tls-baseline"));
-    let jitter = std::env::var_os("BENCH_JITTER_DIR").map(PathBuf::from);
+    // (bench-broker, tls-baseline) built with aws-lc's jitter entropy, when make bench built them.
+    let jitter = std::env::var_os("BENCH_JITTER_DIR")
+        .map(PathBuf::from)
+        .map(|dir| (dir.join("bench-broker"), dir.join("tls-baseline")));
     eprintln!("cold starts ({COLD_STARTS} each)…");
     let baseline_cold = cold_starts(&setup, baseline, Mode::Plain, Share::Whole).await;
     let function_cold = cold_starts(&setup, function, Mode::Plain, Share::Whole).await;
@@ -526,11 +532,11 @@ async fn main() {
     let tls_baseline_cold = cold_starts(&setup, &tls_baseline, Mode::Tls, Share::Whole).await;
     let tls_function_cold = cold_starts(&setup, &tls_function, Mode::Tls, Share::Whole).await;
     let jitter_cold = match &jitter {
-        Some(dir) => {
+        Some((function, baseline)) => {
             eprintln!("cold starts over TLS, aws-lc built with its jitter entropy (its default)…");
             json!({
-                "baseline": cold_starts(&setup, &dir.join("tls-baseline"), Mode::Tls, Share::Whole).await,
-                "function": cold_starts(&setup, &dir.join("bench-broker"), Mode::Tls, Share::Whole).await,
+                "baseline": cold_starts(&setup, baseline, Mode::Tls, Share::Whole).await,
+                "function": cold_starts(&setup, function, Mode::Tls, Share::Whole).await,
             })
         }
         None => json!(null),
@@ -544,8 +550,7 @@ async fn main() {
         ("tls_baseline", &tls_baseline, Mode::Tls),
         ("tls_function", &tls_function, Mode::Tls),
     ];
-    let jitter_binaries = jitter.as_ref().map(|dir| (dir.join("bench-broker"), dir.join("tls-baseline")));
-    if let Some((function, baseline)) = &jitter_binaries {
+    if let Some((function, baseline)) = &jitter {
         variants.push(("tls_function_jitter", function, Mode::Tls));
         variants.push(("tls_baseline_jitter", baseline, Mode::Tls));
     }
